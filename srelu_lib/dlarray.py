@@ -1,0 +1,296 @@
+"""Formatted arrays: the Python counterpart of MATLAB's ``dlarray``.
+
+A :class:`DLArray` is a NumPy array plus an optional *format*: one label per
+dimension, drawn from
+
+=====  ==========================================
+label  meaning
+=====  ==========================================
+``S``  spatial (any number of them)
+``C``  channel (at most one)
+``B``  batch (at most one)
+``T``  time (at most one)
+``U``  unspecified (any number of them)
+=====  ==========================================
+
+As in MATLAB, a formatted array is always stored in the *canonical order*
+``S…, C, B, T, U…``: :func:`dlarray` permutes the data to match, so
+``dims(dlarray(np.zeros((3, 4)), "TS"))`` is ``"ST"`` and the stored array has
+shape ``(4, 3)``.
+
+This module holds the array type and the label rules only.  Arithmetic on
+DLArrays is attached by :mod:`srelu_lib.ops.elementwise`, and tracing for
+automatic differentiation by :mod:`srelu_lib.tape`; a DLArray merely carries
+an opaque ``_trace`` slot those modules fill in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .tape import current_tape
+
+__all__ = [
+    "DLArray",
+    "LABELS",
+    "dlarray",
+    "dims",
+    "finddim",
+    "stripdims",
+    "extractdata",
+    "canonical_permutation",
+    "as_float_array",
+]
+
+#: The valid dimension labels, in canonical order.
+LABELS = "SCBTU"
+_SINGLE = "CBT"  # labels that may appear at most once
+
+
+def as_float_array(data: Any, name: str = "data") -> np.ndarray:
+    """Return ``data`` as a float32 or float64 NumPy array.
+
+    float32 and float64 are kept as they are (no copy for an ndarray);
+    ``bool`` and integer data become float64 (MATLAB's ``double``); float16
+    becomes float32.  Complex, object, string and datetime data raise
+    :class:`TypeError`.
+    """
+    if isinstance(data, DLArray):
+        return data._data
+    array = np.asarray(data)
+    kind = array.dtype.kind
+    if array.dtype in (np.float32, np.float64):
+        return array
+    if kind == "f":  # float16, longdouble
+        return array.astype(np.float32 if array.dtype.itemsize < 4 else np.float64)
+    if kind in "biu":
+        return array.astype(np.float64)
+    raise TypeError(
+        f"{name} must be real numeric (float32, float64, integer or bool); "
+        f"got dtype {array.dtype}"
+    )
+
+
+def _check_format(fmt: str, ndim: int) -> None:
+    if not isinstance(fmt, str):
+        raise TypeError(f"fmt must be a str of dimension labels; got {type(fmt).__name__}")
+    bad = sorted(set(fmt) - set(LABELS))
+    if bad:
+        raise ValueError(
+            f"fmt {fmt!r} has invalid label(s) {''.join(bad)!r}; "
+            f"valid labels are S, C, B, T, U"
+        )
+    for label in _SINGLE:
+        if fmt.count(label) > 1:
+            raise ValueError(f"fmt {fmt!r} has more than one {label!r} label; at most one is allowed")
+    if fmt and len(fmt) < ndim:
+        raise ValueError(
+            f"fmt {fmt!r} labels {len(fmt)} dimension(s) but the data has {ndim}; "
+            f"give one label per dimension"
+        )
+
+
+def canonical_permutation(fmt: str) -> tuple[tuple[int, ...], str]:
+    """Return ``(perm, canonical_fmt)`` that sorts ``fmt`` into S…, C, B, T, U… order.
+
+    The sort is stable, so several S (or U) dimensions keep their relative order.
+    ``np.transpose(data, perm)`` puts data labelled ``fmt`` into canonical order.
+    """
+    perm = tuple(sorted(range(len(fmt)), key=lambda i: LABELS.index(fmt[i])))
+    return perm, "".join(fmt[i] for i in perm)
+
+
+class DLArray:
+    """A NumPy array with optional dimension labels, traceable for differentiation.
+
+    Create one with :func:`dlarray`.  The stored data is float32 or float64, in
+    canonical label order.  ``np.asarray(X)`` and :func:`extractdata` return the
+    stored array.  Arithmetic (``+ - * /``, unary ``-``, ``**`` with a scalar
+    exponent), ``sum``/``mean`` and indexing take part in automatic
+    differentiation inside :func:`~srelu_lib.dlfeval`; comparisons return plain
+    boolean NumPy arrays, as they carry no gradient.
+    """
+
+    __slots__ = ("_data", "_fmt", "_trace", "__weakref__")
+    # Make NumPy defer to DLArray's reflected operators (ndarray + DLArray -> DLArray.__radd__).
+    __array_ufunc__ = None
+
+    def __init__(self, data: np.ndarray, fmt: str = "", *, _trace: Any = None) -> None:
+        # Low-level constructor: ``data`` must already be a float ndarray in
+        # canonical order for ``fmt``.  Use :func:`dlarray` instead.
+        self._data = data
+        self._fmt = fmt
+        self._trace = _trace
+
+    # -- read-only views of the contents ------------------------------------
+    @property
+    def fmt(self) -> str:
+        """The dimension labels, one per dimension ("" when unformatted)."""
+        return self._fmt
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def nbytes(self) -> int:
+        return self._data.nbytes
+
+    @property
+    def is_traced(self) -> bool:
+        """True while this array is recorded on an active tape (inside ``dlfeval``)."""
+        return self._trace is not None and self._trace.tape.active
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and dtype != self._data.dtype:
+            return self._data.astype(dtype)
+        if copy:
+            return self._data.copy()
+        return self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __float__(self) -> float:
+        return float(self._data)
+
+    def __repr__(self) -> str:
+        traced = ", traced" if self.is_traced else ""
+        body = np.array2string(self._data, prefix="DLArray(", separator=", ")
+        fmt = f", fmt={self._fmt!r}" if self._fmt else ""
+        return f"DLArray({body}{fmt}, dtype={self._data.dtype}{traced})"
+
+    __hash__ = object.__hash__  # identity hashing, as == is elementwise
+
+    # Comparisons carry no gradient: they return boolean NumPy arrays.
+    def __lt__(self, other): return self._data < np.asarray(other)
+    def __le__(self, other): return self._data <= np.asarray(other)
+    def __gt__(self, other): return self._data > np.asarray(other)
+    def __ge__(self, other): return self._data >= np.asarray(other)
+    def __eq__(self, other): return self._data == np.asarray(other)  # noqa: E704
+    def __ne__(self, other): return self._data != np.asarray(other)  # noqa: E704
+
+
+def dlarray(data: Any, fmt: str = "") -> DLArray:
+    """Create a (formatted) deep-learning array, like MATLAB's ``dlarray(X, fmt)``.
+
+    Args:
+        data: array-like of real numbers, or a :class:`DLArray`.  float32 and
+            float64 are kept; bool and integers become float64; float16 becomes
+            float32; anything else raises :class:`TypeError`.
+        fmt: one label per dimension of ``data`` (``"S"``, ``"C"``, ``"B"``,
+            ``"T"``, ``"U"``), or ``""`` for an unformatted array.  If ``fmt``
+            is longer than ``data.ndim`` the missing trailing dimensions are
+            singletons (as MATLAB drops trailing singletons).
+
+    Returns:
+        A DLArray whose data is permuted into canonical order S…, C, B, T, U…
+        and whose ``fmt`` is the correspondingly sorted format.
+
+    Applied to an *unformatted, traced* DLArray (inside ``dlfeval``), the
+    result is traced too, so gradients flow through the relabelling; this is
+    what an interface function does with its operation's output.  Relabelling
+    an already formatted array raises :class:`ValueError` (strip it first with
+    :func:`stripdims`), except with the same format, which returns it unchanged.
+
+    Example:
+        >>> import numpy as np
+        >>> X = dlarray(np.zeros((3, 4)), "TS")
+        >>> dims(X), X.shape
+        ('ST', (4, 3))
+    """
+    if isinstance(data, DLArray):
+        if data._fmt:
+            if fmt and fmt != data._fmt:
+                raise ValueError(
+                    f"data is already formatted as {data._fmt!r}; call stripdims(data) "
+                    f"before labelling it {fmt!r}"
+                )
+            return data
+        if not fmt:
+            return data
+        _check_format(fmt, data.ndim)
+        if data.is_traced:
+            # Relabelling a traced array is a differentiable operation (a
+            # permutation); it lives with the other operations.
+            from .ops.elementwise import relabel  # deferred: ops sit above this module
+
+            return relabel(data, fmt)
+        values = data._data
+    else:
+        values = as_float_array(data)
+        _check_format(fmt, values.ndim)
+    if not fmt:
+        return _new_array(values, "")
+    if values.ndim < len(fmt):
+        values = values.reshape(values.shape + (1,) * (len(fmt) - values.ndim))
+    perm, canonical = canonical_permutation(fmt)
+    if perm != tuple(range(len(perm))):
+        values = np.ascontiguousarray(np.transpose(values, perm))
+    return _new_array(values, canonical)
+
+
+def _new_array(values: np.ndarray, fmt: str) -> DLArray:
+    # Arrays created while a tape records are traced (as in MATLAB's dlfeval).
+    tape = current_tape()
+    return DLArray(values, fmt, _trace=None if tape is None else tape.new_trace())
+
+
+def _require_dlarray(X: Any, name: str = "X") -> DLArray:
+    if not isinstance(X, DLArray):
+        raise TypeError(f"{name} must be a DLArray (see dlarray()); got {type(X).__name__}")
+    return X
+
+
+def dims(X: DLArray) -> str:
+    """Return the format of ``X``: one label per dimension, ``""`` if unformatted."""
+    return _require_dlarray(X)._fmt
+
+
+def finddim(X: DLArray, label: str) -> tuple[int, ...]:
+    """Return the 0-based positions of the dimensions of ``X`` labelled ``label``.
+
+    A valid label that ``X`` does not carry gives ``()``; a string that is not
+    one of ``S C B T U`` raises :class:`ValueError`.
+
+    Example:
+        >>> import numpy as np
+        >>> X = dlarray(np.zeros((2, 2, 3, 5)), "SSCB")
+        >>> finddim(X, "S"), finddim(X, "C"), finddim(X, "T")
+        ((0, 1), (2,), ())
+    """
+    X = _require_dlarray(X)
+    if not isinstance(label, str) or len(label) != 1 or label not in LABELS:
+        raise ValueError(f"label must be one of 'S', 'C', 'B', 'T', 'U'; got {label!r}")
+    return tuple(i for i, lab in enumerate(X._fmt) if lab == label)
+
+
+def stripdims(X: DLArray) -> DLArray:
+    """Remove the format of ``X``: same data (no copy), no labels, still traced."""
+    X = _require_dlarray(X)
+    return DLArray(X._data, "", _trace=X._trace)
+
+
+def extractdata(X: Any) -> np.ndarray:
+    """Return the NumPy array stored in ``X`` (in canonical order; not a copy).
+
+    Plain arrays and numbers are returned as NumPy arrays, so code can call
+    ``extractdata`` on whatever it holds.
+    """
+    if isinstance(X, DLArray):
+        return X._data
+    return np.asarray(X)
