@@ -51,7 +51,8 @@ def dlfeval(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     Args:
         fn: the function to evaluate, typically a model-loss function that
             returns the loss and its gradients.
-        *args, **kwargs: passed to ``fn``.
+        *args: positional arguments passed to ``fn``.
+        **kwargs: keyword arguments passed to ``fn``.
 
     Returns:
         Whatever ``fn`` returns, with its DLArrays untraced.

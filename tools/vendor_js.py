@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Vendor the JavaScript the book loads from CDNs, so the HTML also works offline.
+
+Fetches with ``npm pack`` (the npm registry) into a temporary folder and unpacks into
+``vendor/js/`` (git-ignored):
+
+* ``mathjax@3``                        -> vendor/js/mathjax/es5/   (tex-mml-chtml.js loads its fonts and
+                                          TeX extensions from the folders next to it at run time)
+* ``requirejs``                        -> vendor/js/requirejs/require.js
+* ``@jupyter-widgets/html-manager@^1`` -> vendor/js/html-manager/  (embed-amd.js bundles base, controls
+                                          and libembed-amd; it loads its icon fonts from its own folder)
+
+plus ``vendor/js/srelu-widgets-setup.js`` (written here, loaded between require.js and embed-amd.js):
+it maps the widget manager's AMD module path to vendor/js/html-manager (so its icon fonts load from
+there, not from <page dir>/@jupyter-widgets/...) and gives widgets the MathJax 2 ``Hub.Queue`` call
+they still make, on top of MathJax 3.
+
+The build uses them with ``SRELU_OFFLINE=1`` (see tools/srelu_book_ext.py). Stdlib only.
+Usage: python3 tools/vendor_js.py [--force]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEST = ROOT / "vendor" / "js"
+STAMP = DEST / "VENDORED.json"
+
+# (npm spec, file or folder inside the package, destination under vendor/js, files required afterwards)
+PACKAGES = [
+    ("mathjax@3", "es5", "mathjax/es5", ["tex-mml-chtml.js", "output/chtml/fonts/woff-v2"]),
+    ("requirejs@2", "require.js", "requirejs/require.js", []),
+    ("@jupyter-widgets/html-manager@^1", "dist", "html-manager", ["embed-amd.js"]),
+]
+SKIP_SUFFIXES = (".map",)  # source maps: only devtools ask for them
+SKIP_NAMES = {"embed.js", "embed.js.LICENSE.txt", "libembed-amd.js"}  # embed-amd.js bundles what is needed
+
+
+def npm_pack(spec: str, workdir: Path) -> tuple[Path, str]:
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("vendor_js: `npm` not found (install Node.js/npm, e.g. `apt-get install -y npm`)")
+    out = subprocess.run([npm, "pack", spec, "--json", "--silent"], cwd=workdir, check=True,
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL).stdout
+    info = json.loads(out)[0]
+    return workdir / info["filename"], info["version"]
+
+
+def copy(src: Path, dst: Path) -> None:
+    if src.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+        return
+    shutil.copytree(src, dst, ignore=lambda _d, names: [n for n in names
+                    if n.endswith(SKIP_SUFFIXES) or n in SKIP_NAMES])
+
+
+SETUP_JS = """\
+// Written by tools/vendor_js.py. Loaded after require.js and before embed-amd.js.
+(function () {
+  var src = document.currentScript.src;
+  var base = src.slice(0, src.split("?")[0].lastIndexOf("/") + 1);  // .../js/
+  require.config({paths: {"@jupyter-widgets/html-manager/dist": base + "html-manager"}});
+  // @jupyter-widgets typesets labels with the MathJax 2 API (MathJax.Hub.Queue); map it to MathJax 3.
+  window.addEventListener("load", function () {
+    var mj = window.MathJax;
+    if (!mj || mj.Hub || !mj.startup) return;
+    mj.Hub = {Queue: function (cmd) {
+      var el = cmd && cmd[2];
+      mj.startup.promise.then(function () { return mj.typesetPromise(el ? [el] : undefined); });
+    }};
+  });
+})();
+"""
+
+
+def write_setup_js() -> None:
+    DEST.mkdir(parents=True, exist_ok=True)
+    (DEST / "srelu-widgets-setup.js").write_text(SETUP_JS)
+
+
+def main(argv: list[str]) -> int:
+    if "--force" not in argv and STAMP.is_file():
+        write_setup_js()
+        print(f"vendor_js: {DEST} already filled ({STAMP.name}); use --force to refetch")
+        return 0
+    if DEST.exists():
+        shutil.rmtree(DEST)
+    versions = {}
+    with tempfile.TemporaryDirectory(prefix="srelu-vendor-") as tmp:
+        tmp = Path(tmp)
+        for spec, inner, target, required in PACKAGES:
+            tgz, version = npm_pack(spec, tmp)
+            unpack = tmp / tgz.stem
+            with tarfile.open(tgz) as tar:
+                tar.extractall(unpack, filter="data")
+            copy(unpack / "package" / inner, DEST / target)
+            for rel in required:
+                if not (DEST / target / rel).exists():
+                    sys.exit(f"vendor_js: {spec}@{version} has no {inner}/{rel}")
+            versions[spec] = version
+            print(f"vendor_js: {spec} -> {version} -> vendor/js/{target}")
+    write_setup_js()
+    STAMP.write_text(json.dumps(versions, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
