@@ -39,6 +39,15 @@ def _leaves(structure: Any) -> list:
     return found
 
 
+def _all_leaves(structure: Any) -> list:
+    """Every leaf of a nested dict/list/tuple, DLArray or not."""
+    if isinstance(structure, dict):
+        return [leaf for v in structure.values() for leaf in _all_leaves(v)]
+    if isinstance(structure, (list, tuple)):
+        return [leaf for v in structure for leaf in _all_leaves(v)]
+    return [structure]
+
+
 def dlfeval(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Evaluate ``fn(*args, **kwargs)`` with tracing on, like MATLAB's ``dlfeval``.
 
@@ -113,7 +122,13 @@ def dlgradient(loss: DLArray, wrt: Any, *more_wrt: Any) -> Any:
     structures = (wrt, *more_wrt)
     targets: list[DLArray] = []
     for position, structure in enumerate(structures):
-        leaves = _leaves(structure)
+        leaves = _all_leaves(structure)
+        bad = [leaf for leaf in leaves if not isinstance(leaf, DLArray)]
+        if bad:
+            raise TypeError(
+                f"dlgradient argument {position + 1} (wrt) must hold only DLArrays; "
+                f"found a {type(bad[0]).__name__}"
+            )
         if not leaves:
             raise TypeError(
                 f"dlgradient argument {position + 1} (wrt) must be a DLArray or a dict/list/tuple "
@@ -131,7 +146,8 @@ def dlgradient(loss: DLArray, wrt: Any, *more_wrt: Any) -> Any:
 
     def gradient_of(x: DLArray) -> DLArray:
         g = grads.get(x._trace.id)
-        g = np.zeros(x.shape, x.dtype) if g is None else g
+        # a copy: backward results may be views of one array (Add returns dLdY twice)
+        g = np.zeros(x.shape, x.dtype) if g is None else np.array(g, copy=True)
         return DLArray(g, x._fmt)
 
     results = tuple(_map_arrays(s, gradient_of) for s in structures)

@@ -166,7 +166,9 @@ class DLArray:
         return len(self._data)
 
     def __float__(self) -> float:
-        return float(self._data)
+        if self._data.size != 1:
+            raise TypeError(f"only a DLArray with exactly one element converts to float; got shape {self.shape}")
+        return float(self._data.reshape(()))
 
     def __repr__(self) -> str:
         traced = ", traced" if self.is_traced else ""
@@ -231,6 +233,12 @@ def dlarray(data: Any, fmt: str = "") -> DLArray:
 
             return relabel(data, fmt)
         values = data._data
+        if values.ndim < len(fmt):
+            values = values.reshape(values.shape + (1,) * (len(fmt) - values.ndim))
+        perm, canonical = canonical_permutation(fmt)
+        if perm != tuple(range(len(perm))):
+            values = np.ascontiguousarray(np.transpose(values, perm))
+        return DLArray(values, canonical)  # relabelling an untraced array gives an untraced array
     else:
         values = as_float_array(data)
         _check_format(fmt, values.ndim)

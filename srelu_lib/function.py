@@ -138,23 +138,23 @@ class DifferentiableFunction:
             x._trace.id if isinstance(x, DLArray) and x._trace is not None and x._trace.tape is tape else None
             for x in inputs
         )
-        if tape is None:
+        if tape is None or all(i is None for i in traced_ids):
+            # No traced input: the result is a constant, as in MATLAB (nothing to record).
             wrapped = tuple(DLArray(y, "") for y in outputs)
         else:
             wrapped = tuple(DLArray(y, "", _trace=tape.new_trace()) for y in outputs)
-            if any(i is not None for i in traced_ids):
-                tape.record(
-                    Node(
-                        function=self,
-                        input_ids=traced_ids,
-                        input_meta=tuple((x.shape, x.dtype) for x in data),
-                        output_ids=tuple(w._trace.id for w in wrapped),
-                        output_meta=tuple((y.shape, y.dtype) for y in outputs),
-                        saved_inputs=data if self.save_inputs_for_backward else (),
-                        saved_outputs=outputs if self.save_outputs_for_backward else (),
-                        memory=tuple(memory),
-                    )
+            tape.record(
+                Node(
+                    function=self,
+                    input_ids=traced_ids,
+                    input_meta=tuple((x.shape, x.dtype) for x in data),
+                    output_ids=tuple(w._trace.id for w in wrapped),
+                    output_meta=tuple((y.shape, y.dtype) for y in outputs),
+                    saved_inputs=data if self.save_inputs_for_backward else (),
+                    saved_outputs=outputs if self.save_outputs_for_backward else (),
+                    memory=tuple(memory),
                 )
+            )
         return wrapped[0] if self.num_outputs == 1 else wrapped
 
     def backward_checked(self, node: Node, dLdY: Sequence[np.ndarray], compute_gradients: Sequence[bool]) -> tuple:

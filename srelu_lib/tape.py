@@ -54,9 +54,15 @@ class Node:
 
     def saved_arrays(self) -> Iterator[np.ndarray]:
         """Every NumPy array this node keeps alive for ``backward``."""
-        for value in (*self.saved_inputs, *self.saved_outputs, *self.memory):
+        stack = [*self.saved_inputs, *self.saved_outputs, *self.memory]
+        while stack:  # memory values may be containers (tuple/list/dict) of arrays
+            value = stack.pop()
             if isinstance(value, np.ndarray):
                 yield value
+            elif isinstance(value, dict):
+                stack.extend(value.values())
+            elif isinstance(value, (list, tuple)):
+                stack.extend(value)
 
 
 @dataclass(eq=False)

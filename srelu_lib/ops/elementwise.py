@@ -276,7 +276,7 @@ def _expand_to(X: DLArray, fmt: str) -> DLArray:
 
 def _operand(x: Any, like: DLArray) -> Any:
     # Python numbers take the DLArray's dtype (NumPy's "weak scalar" rule).
-    if isinstance(x, Number) and not isinstance(x, bool):
+    if isinstance(x, Number):  # bool too: NumPy treats Python bools as weak scalars
         return np.asarray(x, dtype=like.dtype)
     if isinstance(x, (DLArray, np.ndarray, np.generic, bool)):
         return x
