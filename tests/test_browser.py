@@ -46,9 +46,11 @@ MATHJAX_READY_JS = """() => !document.querySelector('.math, .MathJax, div.amsmat
   || !!(window.MathJax && MathJax.startup && MathJax.startup.promise)"""
 
 
-def _require_browser():
+def _require_browser(offline_assets: bool = True):
     reason = None
-    if not CHROMIUM.exists():
+    if not offline_assets:
+        reason = "the book was built without its offline JavaScript (npm not found to vendor it)"
+    elif not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found (apt-get install -y chromium)"
     else:
         try:
@@ -68,7 +70,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(book_build):
-    _require_browser()
+    _require_browser(book_build.offline)
     if book_build.returncode != 0 and not (book_build.html / "index.html").is_file():
         pytest.fail("the book did not build (see test_book_build.py and _build/build.log)")
     handler = functools.partial(_QuietHandler, directory=str(book_build.html))

@@ -33,11 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEST = ROOT / "vendor" / "js"
 STAMP = DEST / "VENDORED.json"
 
+# Exact versions, so every offline build ships the same JavaScript.
 # (npm spec, file or folder inside the package, destination under vendor/js, files required afterwards)
 PACKAGES = [
-    ("mathjax@3", "es5", "mathjax/es5", ["tex-mml-chtml.js", "output/chtml/fonts/woff-v2"]),
-    ("requirejs@2", "require.js", "requirejs/require.js", []),
-    ("@jupyter-widgets/html-manager@^1", "dist", "html-manager", ["embed-amd.js"]),
+    ("mathjax@3.2.2", "es5", "mathjax/es5", ["tex-mml-chtml.js", "output/chtml/fonts/woff-v2"]),
+    ("requirejs@2.3.8", "require.js", "requirejs/require.js", []),
+    ("@jupyter-widgets/html-manager@1.0.15", "dist", "html-manager", ["embed-amd.js"]),
 ]
 SKIP_SUFFIXES = (".map",)  # source maps: only devtools ask for them
 SKIP_NAMES = {"embed.js", "embed.js.LICENSE.txt", "libembed-amd.js"}  # embed-amd.js bundles what is needed
