@@ -1,0 +1,57 @@
+"""srelu_lib: write a deep-learning operation with a hand-written backward, in NumPy.
+
+A Python port of MATLAB's custom-operation framework (``deep.DifferentiableFunction``,
+``dlarray``, ``dlfeval``/``dlgradient``) with the S-shaped rectified linear unit
+(SReLU) as its worked example.  Quick tour::
+
+    import numpy as np
+    from srelu_lib import dlarray, dlfeval, dlgradient, srelu
+
+    X = dlarray(np.random.default_rng(0).standard_normal((4, 4, 3, 2)), "SSCB")
+    tl, al, tr, ar = (dlarray(np.full(3, v)) for v in (-0.5, 0.1, 0.5, 2.0))
+
+    def loss_and_grads(X, tl, al, tr, ar):
+        loss = srelu(X, tl, al, tr, ar).sum()
+        return loss, dlgradient(loss, tl, al, tr, ar)
+
+    loss, (dtl, dal, dtr, dar) = dlfeval(loss_and_grads, X, tl, al, tr, ar)
+
+SymPy (``srelu_lib.symbolic``) and matplotlib are imported only when used.
+"""
+
+from .autodiff import dlfeval, dlgradient
+from .dlarray import DLArray, dims, dlarray, extractdata, finddim, stripdims
+from .function import BackwardError, DifferentiableFunction
+from .tape import saved_bytes
+from . import ops  # noqa: F401  (attaches the DLArray operators)
+from .srelu import SReLUFunction, srelu
+from .gradcheck import GradcheckResult, gradcheck
+from .ops.nn import crossentropy, dlconv, fullyconnect, leakyrelu, relu, softmax
+from .optim import adamupdate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackwardError",
+    "DLArray",
+    "DifferentiableFunction",
+    "GradcheckResult",
+    "SReLUFunction",
+    "adamupdate",
+    "crossentropy",
+    "dims",
+    "dlconv",
+    "dlarray",
+    "dlfeval",
+    "dlgradient",
+    "extractdata",
+    "finddim",
+    "gradcheck",
+    "fullyconnect",
+    "leakyrelu",
+    "relu",
+    "saved_bytes",
+    "srelu",
+    "softmax",
+    "stripdims",
+]
