@@ -16,36 +16,14 @@ import numpy as np
 
 from .dlarray import DLArray
 from .tape import Tape, current_tape
+from .tree import tree_leaves, tree_map
 
 __all__ = ["dlfeval", "dlgradient"]
 
 
 def _map_arrays(structure: Any, fn: Callable[[DLArray], Any]) -> Any:
     """Apply ``fn`` to every DLArray in a nested dict/list/tuple, keeping the structure."""
-    if isinstance(structure, DLArray):
-        return fn(structure)
-    if isinstance(structure, dict):
-        return type(structure)((k, _map_arrays(v, fn)) for k, v in structure.items())
-    if isinstance(structure, tuple) and hasattr(structure, "_fields"):  # namedtuple
-        return type(structure)(*(_map_arrays(v, fn) for v in structure))
-    if isinstance(structure, (list, tuple)):
-        return type(structure)(_map_arrays(v, fn) for v in structure)
-    return structure
-
-
-def _leaves(structure: Any) -> list:
-    found: list = []
-    _map_arrays(structure, found.append)
-    return found
-
-
-def _all_leaves(structure: Any) -> list:
-    """Every leaf of a nested dict/list/tuple, DLArray or not."""
-    if isinstance(structure, dict):
-        return [leaf for v in structure.values() for leaf in _all_leaves(v)]
-    if isinstance(structure, (list, tuple)):
-        return [leaf for v in structure for leaf in _all_leaves(v)]
-    return [structure]
+    return tree_map(lambda x: fn(x) if isinstance(x, DLArray) else x, structure)
 
 
 def dlfeval(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -122,7 +100,7 @@ def dlgradient(loss: DLArray, wrt: Any, *more_wrt: Any) -> Any:
     structures = (wrt, *more_wrt)
     targets: list[DLArray] = []
     for position, structure in enumerate(structures):
-        leaves = _all_leaves(structure)
+        leaves = tree_leaves(structure)
         bad = [leaf for leaf in leaves if not isinstance(leaf, DLArray)]
         if bad:
             raise TypeError(
