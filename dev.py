@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -93,12 +94,34 @@ def cmd_test(args: argparse.Namespace) -> None:
     print("dev.py: all tests passed")
 
 
+CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)  # text a later \r overwrites
+
+
 def strip_volatile(path: Path) -> None:
-    """Drop execution timestamps and other per-run metadata so re-executed notebooks diff cleanly."""
+    """Make a freshly executed notebook diff cleanly and render as a reader's terminal would.
+
+    Drops execution timestamps, and coalesces consecutive stream outputs of a cell while
+    applying carriage returns (a live progress line is stored as its final state) - the same
+    normalisation nbval applies to fresh outputs before comparing.
+    """
     nb = json.loads(path.read_text(encoding="utf-8"))
     for cell in nb.get("cells", []):
-        meta = cell.get("metadata", {})
-        meta.pop("execution", None)  # iopub.execute_input / shell.execute_reply timestamps
+        cell.get("metadata", {}).pop("execution", None)  # iopub.execute_input / shell.execute_reply
+        if cell.get("cell_type") != "code":
+            continue
+        merged: list = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
+                if merged and merged[-1].get("output_type") == "stream" and merged[-1]["name"] == out["name"]:
+                    merged[-1]["text"] += text
+                    continue
+                out = dict(out, text=text)
+            merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream":
+                out["text"] = CARRIAGE_RETURN.sub("", out["text"])
+        cell["outputs"] = merged
     nb.get("metadata", {}).pop("papermill", None)
     path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
