@@ -55,3 +55,17 @@ def test_notebook_is_stored_executed_without_errors(path: Path):
                 errors.append(f"cell {index}: {out.get('ename')}: {out.get('evalue')}")
     assert not errors, f"stored error outputs (re-run `python3 dev.py execute {path.relative_to(ROOT)}`): {errors}"
     assert not unexecuted, f"code cells never executed: {unexecuted} (run `python3 dev.py execute`)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_first_cell_installs_srelu_lib_from_the_configured_repository(path: Path):
+    """Colab: the first code cell installs the package from _config.yml's repository URL, if missing."""
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    source = "".join(first["source"]) if isinstance(first["source"], list) else first["source"]
+    assert "import srelu_lib" in source and "except ImportError" in source, "first code cell is not the bootstrap"
+    assert f"git+{url}" in source, f"the bootstrap cell does not install from the repository URL {url}"
+    assert not first.get("outputs"), "the bootstrap cell must print nothing when srelu_lib is installed"
