@@ -81,9 +81,11 @@ single element (shape ``()``, ``(1,)``, ...) is shared by all channels.
 The module reads in the order of the book's chapters: the class with its
 constructor, ``forward`` and ``backward``, then the interface function
 :func:`srelu`.  The arithmetic follows in two plain NumPy functions,
-:func:`srelu_forward` and :func:`srelu_backward`, which the methods call (so a
-faster kernel can replace them without touching the class), and last the
-argument checks.
+:func:`srelu_forward_reference` and :func:`srelu_backward_reference` (the
+straightforward, tested definitions), then :func:`srelu_forward` and
+:func:`srelu_backward`, which the methods call: they dispatch to the fast
+kernels of ``srelu_lib.kernels_numba`` or ``srelu_lib.kernels_numpy``
+(see :func:`set_backend`), and last the argument checks.
 
 References:
     X. Jin, C. Xu, J. Feng, Y. Wei, J. Xiong, S. Yan. Deep Learning with
@@ -94,6 +96,9 @@ References:
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -101,7 +106,16 @@ import numpy as np
 from .dlarray import LABELS, DLArray, as_float_array, dims, dlarray
 from .function import DifferentiableFunction
 
-__all__ = ["SReLUFunction", "srelu", "srelu_forward", "srelu_backward"]
+__all__ = [
+    "SReLUFunction",
+    "srelu",
+    "srelu_forward",
+    "srelu_backward",
+    "srelu_forward_reference",
+    "srelu_backward_reference",
+    "set_backend",
+    "get_backend",
+]
 
 PARAMETER_NAMES = ("tl", "al", "tr", "ar")
 
@@ -232,7 +246,7 @@ def srelu(X: DLArray, tl: Any, al: Any, tr: Any, ar: Any) -> DLArray:
 
 
 # --- the arithmetic: plain NumPy functions the methods call -----------------------------
-def srelu_forward(
+def srelu_forward_reference(
     X: np.ndarray,
     tl: np.ndarray,
     al: np.ndarray,
@@ -240,10 +254,11 @@ def srelu_forward(
     ar: np.ndarray,
     channel_axis: int,
 ) -> np.ndarray:
-    """SReLU of a plain array: the forward pass, region by region.
+    """SReLU of a plain array: the forward pass, region by region (the tested reference).
 
-    Use it for NumPy data without formats; :func:`srelu` is the differentiable
-    version for DLArrays.  The computation is in ``X``'s dtype (parameters are
+    The straightforward vectorized version, kept as the definition the fast
+    kernels are tested against; :func:`srelu_forward` computes the same
+    values faster.  :func:`srelu` is the differentiable version for DLArrays.  The computation is in ``X``'s dtype (parameters are
     cast to it).
 
     Args:
@@ -259,7 +274,7 @@ def srelu_forward(
     Example:
         >>> import numpy as np
         >>> X = np.array([[-2.0, 0.0, 2.0], [-2.0, 0.0, 2.0]])   # (C=2, B=3)
-        >>> srelu_forward(X, np.array([-1.0, -1.0]), 0.5, 1.0, np.array([2.0, 3.0]), channel_axis=0)
+        >>> srelu_forward_reference(X, np.array([-1.0, -1.0]), 0.5, 1.0, np.array([2.0, 3.0]), channel_axis=0)
         array([[-1.5,  0. ,  3. ],
                [-1.5,  0. ,  4. ]])
     """
@@ -278,7 +293,7 @@ def srelu_forward(
     return Y
 
 
-def srelu_backward(
+def srelu_backward_reference(
     dLdY: np.ndarray,
     X: np.ndarray,
     tl: np.ndarray,
@@ -288,10 +303,12 @@ def srelu_backward(
     channel_axis: int,
     compute_gradients: Sequence[bool],
 ) -> tuple[np.ndarray | None, ...]:
-    """Gradients of the loss with respect to the five SReLU inputs.
+    """Gradients of the loss with respect to the five SReLU inputs (the tested reference).
 
-    Use it for NumPy data; inside the framework :meth:`SReLUFunction.backward`
-    calls it.  Each gradient is computed only when requested.
+    The straightforward vectorized version, kept as the definition the fast
+    kernels are tested against; :func:`srelu_backward` (which
+    :meth:`SReLUFunction.backward` calls) computes the same values faster.
+    Each gradient is computed only when requested.
 
     Args:
         dLdY: gradient of the loss with respect to ``Y``, shape of ``X``.
@@ -309,7 +326,7 @@ def srelu_backward(
     Example:
         >>> import numpy as np
         >>> X = np.array([[-2.0, 0.0, 2.0]])                    # (C=1, B=3)
-        >>> dX, dtl, dal, dtr, dar = srelu_backward(
+        >>> dX, dtl, dal, dtr, dar = srelu_backward_reference(
         ...     np.ones_like(X), X, -1.0, 0.5, 1.0, 2.0, 0, [True] * 5)
         >>> dX, float(dtl), float(dal), float(dtr), float(dar)
         (array([[0.5, 1. , 2. ]]), 0.5, -1.0, -1.0, 1.0)
@@ -360,6 +377,140 @@ def srelu_backward(
         if want[4]:
             dLdar = channel_sum(times_dLdY(np.where(R, X - tr_, 0)), ar)
     return dLdX, dLdtl, dLdal, dLdtr, dLdar
+
+
+# --- the fast path: which kernel srelu_forward / srelu_backward use ------------------------
+BACKENDS = ("auto", "numba", "numpy", "reference")
+_backend: str | None = None  # None: not chosen yet, read SRELU_LIB_BACKEND on first use
+_SMALL = 1 << 14  # below this many elements the NumPy kernel's set-up costs more than it saves
+
+
+@functools.cache
+def _numba_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _check_backend(name: Any, source: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"{source} must be one of {', '.join(map(repr, BACKENDS))}; got {name!r}")
+    if name == "numba" and not _numba_available():
+        raise ImportError(f"{source} is 'numba' but numba is not installed (pip install numba)")
+    return name
+
+
+def set_backend(name: str) -> str:
+    """Choose the kernel behind :func:`srelu_forward`/:func:`srelu_backward`; return the previous choice.
+
+    ``"auto"`` (the default) uses the fused numba kernels when numba is
+    installed and the blocked NumPy kernels otherwise; ``"numba"``,
+    ``"numpy"`` and ``"reference"`` force one of them.  The environment
+    variable ``SRELU_LIB_BACKEND`` sets the initial choice.  All backends
+    compute the same values up to float rounding.
+
+    Raises:
+        ValueError: ``name`` is not one of the four names.
+        ImportError: ``name`` is ``"numba"`` and numba is not installed.
+
+    Example:
+        >>> previous = set_backend("numpy")
+        >>> get_backend()
+        'numpy'
+        >>> _ = set_backend(previous)
+    """
+    global _backend
+    previous = get_backend()
+    _backend = _check_backend(name, "backend")
+    return previous
+
+
+def get_backend() -> str:
+    """The chosen backend name (``"auto"`` unless changed by :func:`set_backend` or ``SRELU_LIB_BACKEND``)."""
+    global _backend
+    if _backend is None:
+        _backend = _check_backend(os.environ.get("SRELU_LIB_BACKEND", "auto") or "auto", "SRELU_LIB_BACKEND")
+    return _backend
+
+
+def _kernel_for(X: np.ndarray) -> str:
+    """The kernel to use for ``X``: "numba", "numpy" or "reference"."""
+    name = get_backend()
+    if name == "reference" or X.dtype not in (np.float32, np.float64):
+        return "reference"
+    if name == "auto":
+        name = "numba" if _numba_available() else "numpy"
+    if name == "numpy" and X.size < _SMALL:
+        return "reference"
+    return name
+
+
+def srelu_forward(
+    X: np.ndarray,
+    tl: np.ndarray,
+    al: np.ndarray,
+    tr: np.ndarray,
+    ar: np.ndarray,
+    channel_axis: int,
+) -> np.ndarray:
+    """SReLU of a plain array, with the fastest available kernel (what :class:`SReLUFunction` calls).
+
+    Same contract and values (up to float rounding) as
+    :func:`srelu_forward_reference`; dispatches to ``srelu_lib.kernels_numba``
+    or ``srelu_lib.kernels_numpy`` as :func:`set_backend` says.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.array([[-2.0, 0.0, 2.0], [-2.0, 0.0, 2.0]])   # (C=2, B=3)
+        >>> srelu_forward(X, np.array([-1.0, -1.0]), 0.5, 1.0, np.array([2.0, 3.0]), channel_axis=0)
+        array([[-1.5,  0. ,  3. ],
+               [-1.5,  0. ,  4. ]])
+    """
+    X = np.asarray(X)
+    kernel = _kernel_for(X)
+    if kernel == "numba":
+        from .kernels_numba import srelu_forward_numba
+
+        return srelu_forward_numba(X, tl, al, tr, ar, channel_axis)
+    if kernel == "numpy":
+        from .kernels_numpy import srelu_forward_numpy
+
+        return srelu_forward_numpy(X, tl, al, tr, ar, channel_axis)
+    return srelu_forward_reference(X, tl, al, tr, ar, channel_axis)
+
+
+def srelu_backward(
+    dLdY: np.ndarray,
+    X: np.ndarray,
+    tl: np.ndarray,
+    al: np.ndarray,
+    tr: np.ndarray,
+    ar: np.ndarray,
+    channel_axis: int,
+    compute_gradients: Sequence[bool],
+) -> tuple[np.ndarray | None, ...]:
+    """Gradients of the loss with respect to the five SReLU inputs, with the fastest available kernel.
+
+    Same contract and values (up to float rounding) as
+    :func:`srelu_backward_reference`: ``(dLdX, dLdtl, dLdal, dLdtr, dLdar)`` in
+    input order, ``None`` where ``compute_gradients`` is false.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.array([[-2.0, 0.0, 2.0]])                    # (C=1, B=3)
+        >>> dX, dtl, dal, dtr, dar = srelu_backward(np.ones_like(X), X, -1.0, 0.5, 1.0, 2.0, 0, [True] * 5)
+        >>> dX, float(dtl), float(dal), float(dtr), float(dar)
+        (array([[0.5, 1. , 2. ]]), 0.5, -1.0, -1.0, 1.0)
+    """
+    X = np.asarray(X)
+    kernel = _kernel_for(X)
+    if kernel == "numba":
+        from .kernels_numba import srelu_backward_numba
+
+        return srelu_backward_numba(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
+    if kernel == "numpy":
+        from .kernels_numpy import srelu_backward_numpy
+
+        return srelu_backward_numpy(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
+    return srelu_backward_reference(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
 
 
 # --- argument checks and helpers ---------------------------------------------------------

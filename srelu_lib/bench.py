@@ -1,0 +1,457 @@
+"""Benchmark SReLU: srelu_lib's kernels against the memory-bandwidth floor, the literal formula and PyTorch.
+
+Run it from the repository (one process, one run; prints a table and the machine it ran on)::
+
+    python -m srelu_lib.bench                      # sizes 1e5 1e6 1e7, float32 and float64, layouts SSCB and CB
+    python -m srelu_lib.bench --quick              # a fast subset (1e5 and 1e6, float32, 3 repeats)
+    python -m srelu_lib.bench --large --csv out.csv  # adds 1e8 elements and writes every row to a CSV file
+    python -m srelu_lib.bench --sizes 1e7 --dtypes float32 --layouts SSCB   # one configuration
+    python3 dev.py bench [ARGS]                    # the same, inside the project's .venv
+
+What is measured, for each size, dtype and layout (median of ``--repeats`` timed calls after one warm-up):
+
+* floors: ``np.copyto(dst, X)`` into a preallocated ``dst`` (copy) and ``np.add(X, dLdY, out=D)`` (add),
+  and the same two operations writing a freshly allocated array (``X.copy()``, ``X + dLdY``).  A forward
+  pass cannot move fewer bytes than a copy, a backward pass fewer than an add.  On a VM, writing a fresh
+  array costs page faults on first touch, about as much as the copy itself, and the library's functions
+  return fresh arrays: compare ``numpy``/``numba`` with the ``*_alloc`` floors, and the ``[out]`` rows
+  (kernels writing into preallocated outputs) with the preallocated floors.
+* ``reference``: the straightforward vectorized functions of :mod:`srelu_lib.srelu` (the tested reference).
+* ``literal``: the MATLAB documentation page's three-mask formulas transcribed to NumPy, with its
+  per-channel masked assignment made correct and the gradients returned in input order.
+* ``numpy`` / ``numpy[out]``: :mod:`srelu_lib.kernels_numpy` (blocked, mask-free).
+* ``numba`` / ``numba[out]``: :mod:`srelu_lib.kernels_numba` (fused, one pass), when numba is installed.
+* ``torch``: the same operation as a ``torch.autograd.Function`` on the CPU with PyTorch's default
+  settings (threads, allocator), when ``import torch`` works; otherwise the run says it was skipped.
+  srelu_lib does not depend on PyTorch.
+
+Backward times compute all five gradients.  ``fwd+bwd`` is a forward followed by a backward.  Peak extra
+memory (``mem``) is measured in a separate call with :mod:`tracemalloc` (NumPy reports its allocations
+to it): the peak of traced memory during the call, minus the bytes of the outputs the call returns,
+as a multiple of the input's bytes (``n/a`` for PyTorch, whose allocator tracemalloc does not see).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import gc
+import importlib
+import importlib.util
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from typing import Any, Callable
+
+import numpy as np
+
+from . import kernels_numpy
+srelu_module = importlib.import_module("srelu_lib.srelu")  # the package attribute `srelu` is the function
+
+ALL = (True, True, True, True, True)
+FIELDS = ["size", "dtype", "layout", "impl", "fwd_ms", "bwd_ms", "fwdbwd_ms", "fwd_per_copy", "fwd_per_copy_alloc",
+          "bwd_per_add", "bwd_per_add_alloc", "speedup_vs_literal", "mem_fwd", "mem_bwd"]
+
+
+# --- the operands ----------------------------------------------------------------------------------
+def make_problem(size: int, dtype: str, layout: str, seed: int = 0) -> dict[str, Any]:
+    """X, dLdY and per-channel parameters of about ``size`` elements in ``layout`` ("SSCB" or "CB")."""
+    rng = np.random.default_rng(seed)
+    if layout == "SSCB":
+        C, B = (32, 32) if size >= 4096 else (4, 4)
+        side = max(1, round(math.sqrt(size / (C * B))))
+        shape, channel_axis = (side, side, C, B), 2
+    elif layout == "CB":
+        C = 64 if size >= 256 else 4
+        shape, channel_axis = (C, max(1, size // C)), 0
+    else:
+        raise ValueError(f"layout must be 'SSCB' or 'CB'; got {layout!r}")
+    X = rng.standard_normal(shape).astype(dtype)
+    dLdY = rng.standard_normal(shape).astype(dtype)
+    params = tuple(rng.uniform(lo, hi, C).astype(dtype)
+                   for lo, hi in ((-1.0, -0.2), (0.0, 0.5), (0.2, 1.0), (0.5, 2.0)))
+    return {"X": X, "dLdY": dLdY, "params": params, "channel_axis": channel_axis}
+
+
+# --- the literal translation of the documentation page's formulas --------------------------------------
+def literal_forward(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int) -> np.ndarray:
+    """LITERAL three-mask translation of the reference page's forward (a benchmark baseline, not the library).
+
+    Three masks, three full-size pieces, each multiplied by its mask and added.  Wrong for ``tl > tr`` and
+    for infinite ``x`` (``0 * inf``); kept only to measure what the literal formula costs.
+    """
+    shape = [1] * X.ndim
+    shape[channel_axis] = -1
+    tl, al, tr, ar = (np.asarray(p, X.dtype).reshape(shape) for p in (tl, al, tr, ar))
+    return ((X <= tl) * (tl + al * (X - tl))
+            + ((tl < X) & (X < tr)) * X
+            + (tr <= X) * (tr + ar * (X - tr)))
+
+
+def literal_backward(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any,
+                     channel_axis: int) -> tuple[np.ndarray, ...]:
+    """LITERAL translation of the page's backward (masked assignment made per-channel-correct, input order)."""
+    shape = [1] * X.ndim
+    shape[channel_axis] = -1
+    tl, al, tr, ar = (np.asarray(p, X.dtype).reshape(shape) for p in (tl, al, tr, ar))
+    dYdX = np.zeros_like(X)
+    mask = X <= tl
+    dYdX[mask] = np.broadcast_to(al, X.shape)[mask]  # the page assigns al directly: right for scalars only
+    dYdX[(tl < X) & (X < tr)] = 1
+    mask = tr <= X
+    dYdX[mask] = np.broadcast_to(ar, X.shape)[mask]
+    dLdX = dLdY * dYdX
+    axes = tuple(a for a in range(X.ndim) if a != channel_axis)
+    dLdtl = np.sum(dLdY * (X <= tl) * (1 - al), axis=axes)
+    dLdtr = np.sum(dLdY * (tr <= X) * (1 - ar), axis=axes)
+    dLdal = np.sum(dLdY * (X <= tl) * (X - tl), axis=axes)
+    dLdar = np.sum(dLdY * (tr <= X) * (X - tr), axis=axes)
+    return dLdX, dLdtl, dLdal, dLdtr, dLdar
+
+
+# --- PyTorch, when it is installed ------------------------------------------------------------------------
+def torch_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    try:
+        import torch  # noqa: F401
+    except Exception:  # a broken installation counts as absent
+        return False
+    return True
+
+
+def make_torch_impl() -> tuple[Callable, Callable, Callable]:
+    """(forward, backward, forward+backward) callables on a problem, using a torch.autograd.Function."""
+    import torch
+
+    class SReLUTorch(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, X, tl, al, tr, ar, channel_axis):
+            shape = [1] * X.dim()
+            shape[channel_axis] = -1
+            tl_, al_, tr_, ar_ = (p.reshape(shape) for p in (tl, al, tr, ar))
+            L, R = X <= tl_, X >= tr_
+            left = tl_ + al_ * (X - tl_)
+            right = tr_ + ar_ * (X - tr_)
+            Y = torch.where(R, right, torch.where(L, left, X))
+            if bool((tr <= tl).any()):
+                Y = torch.where(L & R, left + right - X, Y)
+            ctx.save_for_backward(X, tl, al, tr, ar)
+            ctx.channel_axis = channel_axis
+            return Y
+
+        @staticmethod
+        def backward(ctx, dY):
+            X, tl, al, tr, ar = ctx.saved_tensors
+            shape = [1] * X.dim()
+            shape[ctx.channel_axis] = -1
+            tl_, al_, tr_, ar_ = (p.reshape(shape) for p in (tl, al, tr, ar))
+            L, R = X <= tl_, X >= tr_
+            dims = [a for a in range(X.dim()) if a != ctx.channel_axis]
+            zero = torch.zeros((), dtype=X.dtype)
+            dYdX = torch.where(R, ar_, torch.where(L, al_, torch.ones((), dtype=X.dtype)))
+            dX = dY * dYdX
+            dtl = (dY * torch.where(L, 1 - al_, zero)).sum(dims)
+            dal = (dY * torch.where(L, X - tl_, zero)).sum(dims)
+            dtr = (dY * torch.where(R, 1 - ar_, zero)).sum(dims)
+            dar = (dY * torch.where(R, X - tr_, zero)).sum(dims)
+            return dX, dtl, dal, dtr, dar, None
+
+    def tensors(problem):
+        if "torch" not in problem:
+            X = torch.from_numpy(problem["X"]).requires_grad_(True)
+            params = [torch.from_numpy(p).requires_grad_(True) for p in problem["params"]]
+            problem["torch"] = (X, params, torch.from_numpy(problem["dLdY"]))
+        return problem["torch"]
+
+    def forward(problem):
+        X, params, _ = tensors(problem)
+        return SReLUTorch.apply(X, *params, problem["channel_axis"])
+
+    def backward(problem):
+        X, params, dY = tensors(problem)
+        if "torch_Y" not in problem:
+            problem["torch_Y"] = forward(problem)
+        return torch.autograd.grad(problem["torch_Y"], [X, *params], dY, retain_graph=True)
+
+    def forward_backward(problem):
+        X, params, dY = tensors(problem)
+        Y = forward(problem)
+        return torch.autograd.grad(Y, [X, *params], dY)
+
+    return forward, backward, forward_backward
+
+
+# --- implementations: (forward, backward) on a problem dict -------------------------------------------
+def implementations(use_torch: bool) -> tuple[dict[str, tuple[Callable, Callable]], list[str]]:
+    ref_fwd = getattr(srelu_module, "srelu_forward_reference", srelu_module.srelu_forward)
+    ref_bwd = getattr(srelu_module, "srelu_backward_reference", srelu_module.srelu_backward)
+    impls: dict[str, tuple[Callable, Callable]] = {
+        "reference": (lambda p: ref_fwd(p["X"], *p["params"], p["channel_axis"]),
+                      lambda p: ref_bwd(p["dLdY"], p["X"], *p["params"], p["channel_axis"], ALL)),
+        "literal": (lambda p: literal_forward(p["X"], *p["params"], p["channel_axis"]),
+                    lambda p: literal_backward(p["dLdY"], p["X"], *p["params"], p["channel_axis"])),
+        "numpy": (lambda p: kernels_numpy.srelu_forward_numpy(p["X"], *p["params"], p["channel_axis"]),
+                  lambda p: kernels_numpy.srelu_backward_numpy(p["dLdY"], p["X"], *p["params"],
+                                                               p["channel_axis"], ALL)),
+        "numpy[out]": (lambda p: kernels_numpy.srelu_forward_numpy(p["X"], *p["params"], p["channel_axis"],
+                                                                   out=p["out"]),
+                       lambda p: kernels_numpy.srelu_backward_numpy(p["dLdY"], p["X"], *p["params"],
+                                                                    p["channel_axis"], ALL, out=p["out"])),
+    }
+    notes = []
+    if importlib.util.find_spec("numba") is not None:
+        from . import kernels_numba
+
+        impls["numba"] = (
+            lambda p: kernels_numba.srelu_forward_numba(p["X"], *p["params"], p["channel_axis"]),
+            lambda p: kernels_numba.srelu_backward_numba(p["dLdY"], p["X"], *p["params"], p["channel_axis"], ALL))
+        impls["numba[out]"] = (
+            lambda p: kernels_numba.srelu_forward_numba(p["X"], *p["params"], p["channel_axis"], out=p["out"]),
+            lambda p: kernels_numba.srelu_backward_numba(p["dLdY"], p["X"], *p["params"], p["channel_axis"],
+                                                         ALL, out=p["out"]))
+    else:
+        notes.append("numba: skipped (not installed)")
+    if use_torch and torch_available():
+        fwd, bwd, fwdbwd = make_torch_impl()
+        impls["torch"] = (fwd, bwd, fwdbwd)  # type: ignore[assignment]
+    elif use_torch:
+        notes.append("torch: skipped (import torch failed: PyTorch is not installed)")
+    else:
+        notes.append("torch: skipped (--no-torch)")
+    return impls, notes
+
+
+# --- measuring ---------------------------------------------------------------------------------------------
+def median_ms(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall time of ``fn()`` in ms over ``repeats`` calls after one warm-up (fewer if a call is slow)."""
+    start = time.perf_counter()
+    fn()
+    warm = time.perf_counter() - start
+    if warm > 2.0:
+        repeats = min(repeats, 3)
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def result_nbytes(result: Any) -> int:
+    if isinstance(result, np.ndarray):
+        return result.nbytes
+    if isinstance(result, (tuple, list)):
+        return sum(result_nbytes(r) for r in result)
+    return 0
+
+
+def peak_extra(fn: Callable[[], Any], input_nbytes: int, preallocated: bool) -> float:
+    """Peak traced memory during ``fn()`` beyond what it returns, as a multiple of ``input_nbytes``."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    kept = 0 if preallocated else result_nbytes(result)
+    return max(0, peak - base - kept) / input_nbytes
+
+
+def check_agreement(name: str, problem: dict, fwd: Callable, bwd: Callable, expected: tuple) -> None:
+    """Refuse to time an implementation that computes something else."""
+    Y_ref, grads_ref = expected
+    rtol = 1e-3 if problem["X"].dtype == np.float32 else 1e-7
+    def as_numpy(a: Any) -> np.ndarray:
+        # a copy: the [out] variants return the same buffer from forward and backward
+        return np.array(a.detach().numpy() if hasattr(a, "detach") else a, dtype=np.float64)
+
+    Y = as_numpy(fwd(problem))
+    grads = [as_numpy(g) for g in bwd(problem)]
+    ok = np.allclose(Y, Y_ref, rtol=rtol, atol=rtol)
+    for g, r in zip(grads, grads_ref):
+        scale = max(1.0, float(np.max(np.abs(r))))
+        ok = ok and np.allclose(g, r, rtol=rtol, atol=rtol * scale)
+    if not ok:
+        raise AssertionError(f"{name} disagrees with the reference at size {problem['X'].size}")
+
+
+def run(sizes: list[int], dtypes: list[str], layouts: list[str], repeats: int, use_torch: bool,
+        impl_filter: list[str] | None, memory: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    impls, notes = implementations(use_torch)
+    if impl_filter:
+        impls = {k: v for k, v in impls.items() if k in impl_filter or k in ("literal",)}
+    rows = []
+    for size in sizes:
+        for dtype in dtypes:
+            for layout in layouts:
+                problem = make_problem(size, dtype, layout)
+                X, dLdY = problem["X"], problem["dLdY"]
+                problem["out"] = np.empty_like(X)
+                n = X.size
+                dst = np.empty_like(X)
+                floors = {
+                    "copy": median_ms(lambda: np.copyto(dst, X), repeats),
+                    "copy_alloc": median_ms(lambda: X.copy(), repeats),
+                    "add": median_ms(lambda: np.add(X, dLdY, out=dst), repeats),
+                    "add_alloc": median_ms(lambda: np.add(X, dLdY), repeats),
+                }
+                del dst
+                for name, ms in floors.items():
+                    rows.append(dict(size=n, dtype=dtype, layout=layout, impl=f"floor:{name}",
+                                     fwd_ms=ms if name.startswith("copy") else "",
+                                     bwd_ms=ms if name.startswith("add") else ""))
+                ref_fwd, ref_bwd = impls["reference"][:2] if "reference" in impls else implementations(False)[0][
+                    "reference"]
+                expected = (np.asarray(ref_fwd(problem), dtype=np.float64),
+                            [np.asarray(g, dtype=np.float64) for g in ref_bwd(problem)])
+                timed = {}
+                for name, funcs in impls.items():
+                    fwd, bwd = funcs[0], funcs[1]
+                    check_agreement(name, problem, fwd, bwd, expected)
+                    fwdbwd = funcs[2] if len(funcs) > 2 else (lambda f=fwd, b=bwd: (f(problem), b(problem)))
+                    t_fwd = median_ms(lambda: fwd(problem), repeats)
+                    t_bwd = median_ms(lambda: bwd(problem), repeats)
+                    t_fb = median_ms((lambda: fwdbwd(problem)) if len(funcs) > 2 else fwdbwd, repeats)
+                    timed[name] = t_fb
+                    prealloc = name.endswith("[out]")
+                    if memory and name != "torch":
+                        m_fwd = peak_extra(lambda: fwd(problem), X.nbytes, prealloc)
+                        m_bwd = peak_extra(lambda: bwd(problem), X.nbytes, prealloc)
+                    else:
+                        m_fwd = m_bwd = float("nan")
+                    rows.append(dict(size=n, dtype=dtype, layout=layout, impl=name, fwd_ms=t_fwd, bwd_ms=t_bwd,
+                                     fwdbwd_ms=t_fb,
+                                     fwd_per_copy=t_fwd / floors["copy"],
+                                     fwd_per_copy_alloc=t_fwd / floors["copy_alloc"],
+                                     bwd_per_add=t_bwd / floors["add"],
+                                     bwd_per_add_alloc=t_bwd / floors["add_alloc"],
+                                     mem_fwd=m_fwd, mem_bwd=m_bwd))
+                    print(f"  measured {n:>11,} {dtype} {layout:<4} {name}", file=sys.stderr, flush=True)
+                for row in rows:
+                    if row["size"] == n and row["dtype"] == dtype and row["layout"] == layout and \
+                            row["impl"] in timed and "literal" in timed:
+                        row["speedup_vs_literal"] = timed["literal"] / timed[row["impl"]]
+                problem.clear()
+                gc.collect()
+    return rows, notes
+
+
+# --- reporting ---------------------------------------------------------------------------------------------
+def machine_info() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpu_count": str(os.cpu_count()),
+            "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
+    if importlib.util.find_spec("numba") is not None:
+        import numba
+
+        info["numba"] = numba.__version__
+    if torch_available():
+        import torch
+
+        info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads, default settings)"
+    return info
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value == "" or value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return format(value, spec)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'size':>11} {'dtype':<7} {'layout':<6} {'impl':<16} {'fwd ms':>9} {'bwd ms':>9} {'f+b ms':>9} "
+            f"{'fwd/copy':>8} {'fwd/cpyA':>8} {'bwd/add':>8} {'bwd/addA':>8} {'x lit':>6} {'memF':>5} {'memB':>5}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r['size']:>11,} {r['dtype']:<7} {r['layout']:<6} {r['impl']:<16} "
+            f"{_fmt(r.get('fwd_ms'), '9.2f'):>9} {_fmt(r.get('bwd_ms'), '9.2f'):>9} "
+            f"{_fmt(r.get('fwdbwd_ms'), '9.2f'):>9} {_fmt(r.get('fwd_per_copy'), '8.2f'):>8} "
+            f"{_fmt(r.get('fwd_per_copy_alloc'), '8.2f'):>8} {_fmt(r.get('bwd_per_add'), '8.2f'):>8} "
+            f"{_fmt(r.get('bwd_per_add_alloc'), '8.2f'):>8} {_fmt(r.get('speedup_vs_literal'), '6.1f'):>6} "
+            f"{_fmt(r.get('mem_fwd'), '5.2f'):>5} {_fmt(r.get('mem_bwd'), '5.2f'):>5}")
+    return "\n".join(lines)
+
+
+LEGEND = """\
+fwd/copy, bwd/add: time / preallocated floor (np.copyto(dst, X); np.add(X, dLdY, out=D)).
+fwd/cpyA, bwd/addA: time / allocating floor (X.copy(); X + dLdY) -- fair for functions that return new arrays.
+x lit: forward+backward speed-up over the literal three-mask translation.  memF, memB: peak extra memory
+(tracemalloc) beyond the returned outputs, as a multiple of the input's bytes; n/a: not traced (PyTorch)."""
+
+
+def write_csv(path: str, rows: list[dict[str, Any]], info: dict[str, str], notes: list[str]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        for key, value in info.items():
+            f.write(f"# {key}: {value}\n")
+        for note in notes:
+            f.write(f"# note: {note}\n")
+        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else
+                                 ("" if isinstance(v, float) else v)) for k, v in r.items()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m srelu_lib.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", nargs="+", type=lambda s: int(float(s)), help="element counts (e.g. 1e6)")
+    parser.add_argument("--large", action="store_true", help="add 1e8 elements (needs ~10 GB of RAM)")
+    parser.add_argument("--quick", action="store_true", help="fast subset: 1e5 and 1e6, float32, 3 repeats")
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"])
+    parser.add_argument("--layouts", nargs="+", choices=["SSCB", "CB"])
+    parser.add_argument("--repeats", type=int, help="timed calls per measurement (median); default 7, quick 3")
+    parser.add_argument("--impls", nargs="+", help="only these implementations (the literal one always runs)")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurements")
+    parser.add_argument("--csv", metavar="PATH", help="also write the rows to a CSV file")
+    args = parser.parse_args(argv)
+
+    sizes = args.sizes or ([10**5, 10**6] if args.quick else [10**5, 10**6, 10**7])
+    if args.large and 10**8 not in sizes:
+        sizes = [*sizes, 10**8]
+    dtypes = args.dtypes or (["float32"] if args.quick else ["float32", "float64"])
+    layouts = args.layouts or ["SSCB", "CB"]
+    repeats = args.repeats or (3 if args.quick else 7)
+    if repeats < 1:
+        parser.error("--repeats must be at least 1")
+
+    info = machine_info()
+    rows, notes = run(sizes, dtypes, layouts, repeats, not args.no_torch, args.impls, memory=not args.no_memory)
+    print("SReLU benchmark (python -m srelu_lib.bench)")
+    for key, value in info.items():
+        print(f"  {key}: {value}")
+    for note in notes:
+        print(f"  {note}")
+    print(f"  median of {repeats} timed calls after a warm-up (3 when a call takes over 2 s)\n")
+    print(format_table(rows))
+    print()
+    print(LEGEND)
+    if args.csv:
+        write_csv(args.csv, rows, info, notes)
+        print(f"\nwrote {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
