@@ -119,8 +119,8 @@ def strip_volatile(path: Path) -> None:
                 out = dict(out, text=text)
             merged.append(out)
         for out in merged:
-            if out.get("output_type") == "stream":
-                out["text"] = CARRIAGE_RETURN.sub("", out["text"])
+            if out.get("output_type") == "stream":  # stored as a list of lines, as nbformat does
+                out["text"] = CARRIAGE_RETURN.sub("", out["text"]).splitlines(keepends=True)
         cell["outputs"] = merged
     nb.get("metadata", {}).pop("papermill", None)
     path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
