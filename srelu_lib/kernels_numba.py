@@ -10,12 +10,15 @@ Each kernel reads every input element once and writes every output element
 once: the forward reads ``X`` and writes ``Y`` (it runs at the speed of
 ``np.copyto``); the backward reads ``X`` and ``dLdY``, writes ``dLdX`` and
 keeps the four parameter sums per channel in float64 registers (about twice
-the time of ``np.add`` over the same arrays: the widening to float64 and the
-four sums make it compute bound).  The array is
-seen as ``(outer, C, inner)`` (canonical layout: the dimensions before ``C``,
-the channels, the dimensions after ``C``); the innermost loop runs over
-``inner`` with the channel's parameters fixed, or over the channels when
-``inner == 1``.
+the time of ``np.add`` over the same arrays when rows are short: the widening
+to float64, the four sums and their horizontal reduction at the end of every
+row make it compute bound).  The array is seen as ``(outer, C, inner)``
+(canonical layout: the dimensions before ``C``, the channels, the dimensions
+after ``C``); the innermost loop runs over ``inner`` with the channel's
+parameters fixed, computing the local derivatives with selects only (no
+branches, so it vectorises).  When ``inner`` is shorter than 8 (for example
+channel-last data, ``inner == 1``) it runs over a whole ``C * inner`` pattern
+with the parameters tiled and one float64 accumulator per position instead.
 
 Semantics are the reference's (:mod:`srelu_lib.srelu`): region-wise values
 (never ``0 * inf`` outside the region), NaN ``x`` or a NaN parameter makes
@@ -81,56 +84,103 @@ def _forward(X, tl, al, tr, ar, bad, Y, nan):  # pragma: no cover  (compiled)
 
 
 @numba.njit(cache=True, inline="always")
-def _locals(x, tl, al, tr, ar, undefined, zero, one, nan):
-    """Local derivatives dY/dX, dY/dtl, dY/dal, dY/dtr, dY/dar at one element (in the data's dtype)."""
-    if undefined:
-        return nan, nan, nan, nan, nan
+def _locals(x, tl, al, tr, ar, both, left_tl, right_tr, zero, one, nan):
+    """Local derivatives dY/dX, dY/dtl, dY/dal, dY/dtr, dY/dar at one element, in the data's dtype.
+
+    Branch-free (selects only, so the loops vectorise).  ``both = al + ar - 1``, ``left_tl = 1 - al``
+    and ``right_tr = 1 - ar`` are precomputed per channel.  At NaN ``x`` every value is NaN; outside
+    its region a derivative is an exact zero (never ``0 * inf``).
+    """
     L = x <= tl
     R = x >= tr
-    if L and R:
-        dx = al + ar - one
-    elif R:
-        dx = ar
-    elif L:
-        dx = al
-    else:
-        dx = one
-    dtl = one - al if L else zero
-    dal = x - tl if L else zero
-    dtr = one - ar if R else zero
-    dar = x - tr if R else zero
+    undefined = x != x
+    dx = al if L else one
+    dx = ar if R else dx
+    dx = both if (L & R) else dx
+    dx = nan if undefined else dx
+    dtl = left_tl if L else zero
+    dtl = nan if undefined else dtl
+    dal = (x - tl) if L else zero
+    dal = nan if undefined else dal
+    dtr = right_tr if R else zero
+    dtr = nan if undefined else dtr
+    dar = (x - tr) if R else zero
+    dar = nan if undefined else dar
     return dx, dtl, dal, dtr, dar
 
 
 @numba.njit(cache=True, fastmath=_SUM_FLAGS)
-def _backward(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, nan):  # pragma: no cover  (compiled)
-    """dLdX into dX (when want_dx) and per-channel sums into the float64 ``acc`` of shape (4, C).
-
-    X is (outer, C, inner).  Each row's products ``dLdY * local derivative`` (in the data's dtype)
-    are summed in float64 by a vectorised reduction.
-    """
+def _backward_rows(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, nan):  # pragma: no cover
+    """Long rows: X is (outer, C, inner); each row is summed in float64 registers into ``acc`` (4, C)."""
     outer, C, inner = X.shape
     for o in range(outer):
         for c in range(C):
-            t0, a0, t1, a1, b = tl[c], al[c], tr[c], ar[c], bad[c]
+            t0, a0, t1, a1 = tl[c], al[c], tr[c], ar[c]
+            if bad[c]:
+                t0 = a0 = t1 = a1 = nan
+            both = a0 + a1 - one
+            l0 = one - a0
+            r0 = one - a1
+            b = bad[c]
             s0 = 0.0
             s1 = 0.0
             s2 = 0.0
             s3 = 0.0
-            for i in range(inner):
-                x = X[o, c, i]
-                dy = dY[o, c, i]
-                d0, d1, d2, d3, d4 = _locals(x, t0, a0, t1, a1, b or x != x, zero, one, nan)
-                if want_dx:
+            if want_dx:
+                for i in range(inner):
+                    dy = dY[o, c, i]
+                    d0, d1, d2, d3, d4 = _locals(X[o, c, i], t0, a0, t1, a1, both, l0, r0, zero, one, nan)
+                    if b:
+                        d0 = d1 = d2 = d3 = d4 = nan
                     dX[o, c, i] = dy * d0
-                s0 += dy * d1
-                s1 += dy * d2
-                s2 += dy * d3
-                s3 += dy * d4
+                    s0 += dy * d1
+                    s1 += dy * d2
+                    s2 += dy * d3
+                    s3 += dy * d4
+            else:
+                for i in range(inner):
+                    dy = dY[o, c, i]
+                    d0, d1, d2, d3, d4 = _locals(X[o, c, i], t0, a0, t1, a1, both, l0, r0, zero, one, nan)
+                    if b:
+                        d0 = d1 = d2 = d3 = d4 = nan
+                    s0 += dy * d1
+                    s1 += dy * d2
+                    s2 += dy * d3
+                    s3 += dy * d4
             acc[0, c] += s0
             acc[1, c] += s1
             acc[2, c] += s2
             acc[3, c] += s3
+
+
+@numba.njit(cache=True, fastmath=_SUM_FLAGS)
+def _backward_pattern(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, nan):  # pragma: no cover
+    """Very short rows (e.g. channel last): X is (outer, P) with the parameters tiled to length P.
+
+    Sums go to ``acc`` (4, P); the loop over P vectorises with the parameters loaded per position.
+    """
+    outer, P = X.shape
+    for o in range(outer):
+        for j in range(P):
+            t0, a0, t1, a1 = tl[j], al[j], tr[j], ar[j]
+            dy = dY[o, j]
+            d0, d1, d2, d3, d4 = _locals(X[o, j], t0, a0, t1, a1, a0 + a1 - one, one - a0, one - a1,
+                                         zero, one, nan)
+            if bad[j]:
+                d0 = d1 = d2 = d3 = d4 = nan
+            if want_dx:
+                dX[o, j] = dy * d0
+            acc[0, j] += dy * d1
+            acc[1, j] += dy * d2
+            acc[2, j] += dy * d3
+            acc[3, j] += dy * d4
+
+
+#: Rows (the dimensions after the channel) shorter than this are handled as one pattern of period
+#: C * inner per outer index (a per-row float64 reduction would cost more than the row itself).
+_PATTERN_MAX_INNER = 8
+#: ... as long as that period stays this small (its accumulators stay in the L1/L2 cache).
+_PATTERN_MAX_PERIOD = 4096
 
 
 def _layout(X: np.ndarray, channel_axis: int | None) -> tuple[int, int, int]:
@@ -216,8 +266,19 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         t = X.dtype.type
         constants = (t(0), t(1), t(np.nan))
         shape3 = (outer, C, inner)
-        dx3 = dLdX.reshape(shape3) if dLdX is not None else np.empty((0, C, inner), X.dtype)
-        _backward(dLdY.reshape(shape3), X.reshape(shape3), *params, bad, want[0], dx3, sums, *constants)
+        period = C * inner
+        if inner < _PATTERN_MAX_INNER and period <= _PATTERN_MAX_PERIOD and outer > 1:
+            tiled = [np.ascontiguousarray(np.repeat(p, inner)) for p in params]
+            acc = np.zeros((4, period))
+            dx2 = dLdX.reshape(outer, period) if dLdX is not None else np.empty((0, period), X.dtype)
+            _backward_pattern(dLdY.reshape(outer, period), X.reshape(outer, period), *tiled,
+                              np.repeat(bad, inner), want[0], dx2, acc, *constants)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is an IEEE NaN here
+                sums = acc.reshape(4, C, inner).sum(axis=2)
+        else:
+            dx3 = dLdX.reshape(shape3) if dLdX is not None else np.empty((0, C, inner), X.dtype)
+            _backward_rows(dLdY.reshape(shape3), X.reshape(shape3), *params, bad, want[0], dx3, sums,
+                           *constants)
     gradients: list[np.ndarray | None] = []
     for k, original in enumerate(originals):
         if not want[k + 1]:

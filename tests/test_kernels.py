@@ -60,7 +60,8 @@ KERNELS = [
     pytest.param(numba_kernels, id="numba", marks=needs_numba),
 ]
 
-# (shape, channel_axis): SSCB, CB, channel last (inner == 1), long rows, C not dividing any block, tiny, empty.
+# (shape, channel_axis): SSCB, CB, channel last (inner == 1), long rows, C not dividing any block, tiny, empty,
+# then rows of medium length and rows long enough for the numba kernel's per-row sums (inner >= 1024).
 LAYOUTS = [
     ((5, 6, 3, 4), 2),
     ((7, 33), 0),
@@ -70,6 +71,8 @@ LAYOUTS = [
     ((1, 1, 1, 1), 2),
     ((0, 3, 4), 1),
     ((3, 0, 4), 1),
+    ((3, 2, 40), 2),
+    ((2, 3, 1100), 1),
 ]
 
 
@@ -220,6 +223,36 @@ def test_non_contiguous_input(kernels):
     rng = np.random.default_rng(6)
     X = rng.standard_normal((8, 3, 10))[:, :, ::2]
     check_against_reference(kernels(), X, rng.standard_normal(X.shape), make_params(rng, 3, np.float64, "mixed"), 1)
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dLdX_is_exact_on_single_regions_even_for_tiny_slopes(kernels, dtype):
+    # dLdX = dLdY * al on the left piece and dLdY * ar on the right one, with no cancellation
+    # (a form like dY + (al - 1)*dY loses about eps/al relative accuracy when al is tiny).
+    rng = np.random.default_rng(11)
+    C = 4
+    X = rng.uniform(-3.0, 3.0, (64, C, 40)).astype(dtype)
+    X[np.abs(X) < 1.5] = dtype(2.5)  # every element strictly left of tl or right of tr
+    dY = rng.standard_normal(X.shape).astype(dtype)
+    tl, tr = np.full(C, -1.0, dtype), np.full(C, 1.0, dtype)
+    al = np.array([1e-3, 1e-5, 0.1, 0.3], dtype)
+    ar = np.array([1e-4, 2.0, 1e-6, 0.7], dtype)
+    _, bwd = kernels()
+    dX = bwd(dY, X, tl, al, tr, ar, 1, ALL)[0]
+    slope = np.where(X <= -1.0, al[:, None], ar[:, None]).astype(dtype)
+    np.testing.assert_array_equal(dX, dY * slope)
+
+
+@pytest.mark.parametrize("block", [64, kernels_numpy.BACKWARD_BLOCK_ELEMENTS])
+def test_numpy_kernel_repeated_calls_with_new_parameters(block):
+    # Nothing of one call's parameters (tiled patterns, scratch blocks) leaks into the next call.
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((9, 5, 3)).astype(np.float32)
+    dY = rng.standard_normal(X.shape).astype(np.float32)
+    for _ in range(3):
+        params = make_params(rng, 5, np.float32, "per-channel")
+        check_against_reference(numpy_kernels(block), X, dY, params, 1)
 
 
 def test_numpy_kernel_writes_into_out():
