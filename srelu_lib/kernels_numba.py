@@ -43,6 +43,8 @@ from typing import Any, Sequence
 import numba
 import numpy as np
 
+from ._kernel_args import gradient_flags, output_buffer, upstream_gradient
+
 __all__ = ["srelu_forward_numba", "srelu_backward_numba"]
 
 # 'reassoc' lets LLVM vectorise the float64 sums; no flag that assumes finite values (NaN and inf are data).
@@ -218,10 +220,7 @@ def srelu_forward_numba(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, chann
     X = np.ascontiguousarray(X)
     outer, C, inner = _layout(X, channel_axis)
     params, bad = _channel_params((tl, al, tr, ar), C, X.dtype)
-    if out is None:
-        out = np.empty_like(X)
-    elif out.shape != X.shape or out.dtype != X.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"out must be C-contiguous with shape {X.shape} and dtype {X.dtype}")
+    out = output_buffer(out, X)
     if X.size:
         _forward(X.reshape(outer, C, inner), *params, bad, out.reshape(outer, C, inner), X.dtype.type(np.nan))
     return out
@@ -243,24 +242,15 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         ``(dLdX, dLdtl, dLdal, dLdtr, dLdar)``, ``None`` where not requested; parameter
         gradients in the parameter's shape and dtype.
     """
-    want = tuple(bool(c) for c in compute_gradients)
-    if len(want) != 5:
-        raise ValueError(f"compute_gradients must have 5 flags (X, tl, al, tr, ar); got {len(want)}")
+    want = gradient_flags(compute_gradients)
     X = np.ascontiguousarray(X)
-    dLdY = np.ascontiguousarray(dLdY, dtype=X.dtype)
-    if dLdY.shape != X.shape:
-        raise ValueError(f"dLdY must have X's shape {X.shape}; got {dLdY.shape}")
+    dLdY = upstream_gradient(dLdY, X)
     outer, C, inner = _layout(X, channel_axis)
     originals = [np.asarray(p) for p in (tl, al, tr, ar)]
     params, bad = _channel_params(originals, C, X.dtype)
     dLdX = None
     if want[0]:
-        if out is None:
-            dLdX = np.empty_like(X)
-        elif out.shape != X.shape or out.dtype != X.dtype or not out.flags.c_contiguous:
-            raise ValueError(f"out must be C-contiguous with shape {X.shape} and dtype {X.dtype}")
-        else:
-            dLdX = out
+        dLdX = output_buffer(out, X)
     sums = np.zeros((4, C))
     if X.size:
         t = X.dtype.type

@@ -60,6 +60,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ._kernel_args import gradient_flags, output_buffer, upstream_gradient
+
 __all__ = ["BLOCK_ELEMENTS", "BACKWARD_BLOCK_ELEMENTS", "srelu_forward_numpy", "srelu_backward_numpy"]
 
 #: Elements per forward block: 64K float32 is 256 KiB, so the scratch blocks fit in a 1 MiB L2 cache.
@@ -297,10 +299,7 @@ def srelu_forward_numpy(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, chann
     X = _contiguous(np.asarray(X))
     params = _as_params((tl, al, tr, ar), X.dtype)
     channel_axis = _check_channel_axis(X, channel_axis, params)
-    if out is None:
-        out = np.empty_like(X)
-    elif out.shape != X.shape or out.dtype != X.dtype or not out.flags.c_contiguous:
-        raise ValueError(f"out must be C-contiguous with shape {X.shape} and dtype {X.dtype}")
+    out = output_buffer(out, X)
     if X.size == 0:
         return out
     tl_, al_, tr_, ar_ = params
@@ -381,24 +380,15 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         >>> dX, float(dtl), float(dal), float(dtr), float(dar)
         (array([0.5, 1. , 2. ]), 0.5, -1.0, -1.0, 1.0)
     """
-    want = tuple(bool(c) for c in compute_gradients)
-    if len(want) != 5:
-        raise ValueError(f"compute_gradients must have 5 flags (X, tl, al, tr, ar); got {len(want)}")
+    want = gradient_flags(compute_gradients)
     X = _contiguous(np.asarray(X))
-    dLdY = _contiguous(np.asarray(dLdY, dtype=X.dtype))
-    if dLdY.shape != X.shape:
-        raise ValueError(f"dLdY must have X's shape {X.shape}; got {dLdY.shape}")
+    dLdY = upstream_gradient(dLdY, X)
     originals = [np.asarray(p) for p in (tl, al, tr, ar)]
     params = _as_params(originals, X.dtype)
     channel_axis = _check_channel_axis(X, channel_axis, params)
     dLdX = None
     if want[0]:
-        if out is None:
-            dLdX = np.empty_like(X)
-        elif out.shape != X.shape or out.dtype != X.dtype or not out.flags.c_contiguous:
-            raise ValueError(f"out must be C-contiguous with shape {X.shape} and dtype {X.dtype}")
-        else:
-            dLdX = out
+        dLdX = output_buffer(out, X)
     need_left = want[0] or want[1] or want[2]
     need_right = want[0] or want[3] or want[4]
     plan = _Plan(X.shape, channel_axis, params, block)
