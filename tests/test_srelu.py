@@ -433,15 +433,20 @@ def _random_params(rng, C, per_channel):
     return {n: (v if pc else v[:1].reshape(())) for (n, v), pc in zip(values.items(), per_channel)}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(srelu_cases())
-def test_property_value_equals_hinge_and_gradients_match_finite_differences(case):
+def _property_case(case):
+    """Input, its canonical format, random parameters and the generator of one hypothesis case."""
     fmt, shape, seed, per_channel = case
     rng = np.random.default_rng(seed)
     X = dlarray(rng.uniform(-2.0, 2.0, shape), fmt)
     fmt_c = dims(X)
     C = X.shape[fmt_c.index("C")]
-    p = _random_params(rng, C, per_channel)
+    return X, fmt_c, _random_params(rng, C, per_channel), rng
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(srelu_cases())
+def test_property_value_equals_hinge_and_gradients_match_finite_differences(case):
+    X, fmt_c, p, rng = _property_case(case)
     pc = {n: along_channel(p[n], fmt_c) for n in NAMES}
     x = extractdata(X)
     dLdY = rng.standard_normal(x.shape)
@@ -476,12 +481,7 @@ def test_property_value_equals_hinge_and_gradients_match_finite_differences(case
 @given(srelu_cases())
 def test_property_local_derivatives_match_sympy_for_tl_below_tr(case):
     f = sympy_numeric()
-    fmt, shape, seed, per_channel = case
-    rng = np.random.default_rng(seed)
-    X = dlarray(rng.uniform(-2.0, 2.0, shape), fmt)
-    fmt_c = dims(X)
-    C = X.shape[fmt_c.index("C")]
-    p = _random_params(rng, C, per_channel)
+    X, fmt_c, p, _ = _property_case(case)
     p["tl"], p["tr"] = np.minimum(p["tl"], p["tr"]) - 0.1, np.maximum(p["tl"], p["tr"]) + 0.1
     pc = [along_channel(p[n], fmt_c) for n in NAMES]
     x = extractdata(X)
