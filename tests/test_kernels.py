@@ -9,6 +9,7 @@ import csv
 import importlib
 import importlib.util
 import itertools
+import math
 import os
 import subprocess
 import sys
@@ -156,6 +157,87 @@ def test_kernels_match_reference_on_nan_and_inf(kernels, dtype):
     check_against_reference(kernels(), X, dY, (tl, al, tr, ar), ca)
 
 
+# One non-finite value at a time, in each region, with finite parameters and tl < tr everywhere: the case the
+# numba kernel handles with its fast loop, which must notice the value and hand the call to the exact loop.
+NON_FINITE_CASES = [(where, value, region)
+                    for where in ("X", "dLdY") for value in (np.nan, np.inf, -np.inf)
+                    for region in ("left", "middle", "right")]
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where, value, region", NON_FINITE_CASES)
+def test_one_non_finite_value_with_ordinary_parameters(kernels, dtype, where, value, region):
+    rng = np.random.default_rng(5)
+    shape, ca = (3, 2, 600), 1  # rows longer than the numba kernel's segment
+    X = rng.standard_normal(shape).astype(dtype)
+    dY = rng.standard_normal(shape).astype(dtype)
+    params = (np.array([-0.5, -0.3], dtype), np.array([0.25, 0.0], dtype),
+              np.array([0.4, 0.6], dtype), np.array([1.0, 2.0], dtype))
+    position = (1, 1, 517)
+    if where == "X":
+        X[position] = value
+    else:
+        X[position] = {"left": -2.0, "middle": 0.0, "right": 2.0}[region]
+        dY[position] = value
+    if where == "X" and region == "middle":
+        dY[position] = 0.0  # and a zero upstream gradient: 0 * inf must still show up as NaN
+    check_against_reference(kernels(), X, dY, params, ca)
+
+
+@needs_numba
+def test_numba_fast_loop_is_used_for_ordinary_data_and_left_for_non_finite_data(monkeypatch):
+    from srelu_lib import kernels_numba
+
+    calls = []
+    for name in ("_backward_rows", "_backward_pattern"):
+        original = getattr(kernels_numba, name)
+        monkeypatch.setattr(kernels_numba, name,
+                            lambda *args, _name=name, _f=original: (calls.append(_name), _f(*args))[1])
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((4, 3, 64)).astype(np.float32)
+    dY = rng.standard_normal(X.shape).astype(np.float32)
+    params = make_params(rng, 3, np.float32, "per-channel")
+    check_against_reference(numba_kernels(), X, dY, params, 1)
+    assert calls == []  # finite data, tl < tr: the fast loop only
+    X[2, 1, 3] = np.nan
+    check_against_reference(numba_kernels(), X, dY, params, 1)
+    assert calls == ["_backward_rows"]  # the NaN sent the call to the exact loop
+    calls.clear()
+    check_against_reference(numba_kernels(), np.nan_to_num(X), dY, make_params(rng, 3, np.float32, "swapped"), 1)
+    assert calls == ["_backward_rows"]  # tl >= tr on a channel: exact loop from the start
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("shape, ca", [((1, 2, 1 << 18), 1), ((512, 4, 32), 1)])
+def test_float32_parameter_sums_stay_accurate_on_long_sums(kernels, shape, ca):
+    """Sums of 2**18 same-sign float32 terms per channel: error within one eps times the sum of magnitudes.
+
+    Returning the float32 result alone costs up to half of that.  A float32 sum running over a whole row, even
+    spread over vector lanes, is off by about 3 eps at this length (and more for longer rows); the kernels add
+    float32 partial sums of short segments or blocks into float64.
+    """
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-3.0, -1.0, shape).astype(np.float32)  # every element on the left piece
+    X[:, 1] = rng.uniform(1.0, 3.0, X[:, 1].shape)  # channel 1: every element on the right piece
+    dY = rng.uniform(0.5, 1.5, shape).astype(np.float32)  # same sign: no cancellation to hide errors
+    tl, al, tr, ar = (np.array(v, np.float32) for v in ([-0.5] * shape[1], [0.3] * shape[1],
+                                                        [0.5] * shape[1], [1.7] * shape[1]))
+    _, dtl, dal, dtr, dar = kernels()[1](dY, X, tl, al, tr, ar, ca, ALL)
+    x64, dy64 = X.astype(np.float64), dY.astype(np.float64)
+    eps = np.finfo(np.float32).eps
+    for c, (region, got_t, got_a) in enumerate([("left", dtl, dal), ("right", dtr, dar)]):
+        xs, dys = np.moveaxis(x64, ca, 0)[c].ravel(), np.moveaxis(dy64, ca, 0)[c].ravel()
+        if region == "left":
+            terms_t, terms_a, slope = dys, dys * (xs - float(tl[c])), float(al[c])
+        else:
+            terms_t, terms_a, slope = dys, dys * (xs - float(tr[c])), float(ar[c])
+        exact_t = (1 - slope) * math.fsum(terms_t)
+        exact_a = math.fsum(terms_a)
+        assert abs(float(got_t[c]) - exact_t) <= eps * abs(1 - slope) * np.sum(np.abs(terms_t)), region
+        assert abs(float(got_a[c]) - exact_a) <= eps * np.sum(np.abs(terms_a)), region
+
+
 @pytest.mark.parametrize("kernels", KERNELS)
 def test_infinities_follow_the_regions(kernels):
     fwd, bwd = kernels()
@@ -187,12 +269,16 @@ def test_infinite_parameters_match_reference(kernels):
 
 
 @pytest.mark.parametrize("kernels", KERNELS)
-def test_every_subset_of_compute_gradients(kernels):
+@pytest.mark.parametrize("inner", [20, 300])  # short rows, rows summed in segments
+@pytest.mark.parametrize("data", ["ordinary", "non-finite"])
+def test_every_subset_of_compute_gradients(kernels, inner, data):
     rng = np.random.default_rng(4)
-    X = rng.standard_normal((6, 3, 20)).astype(np.float32)
+    X = rng.standard_normal((6, 3, inner)).astype(np.float32)
     dY = rng.standard_normal(X.shape).astype(np.float32)
-    X[0, 0, 0] = np.nan  # the exact fallback must honour the flags too
-    params = make_params(rng, 3, np.float32, "swapped")
+    params = make_params(rng, 3, np.float32, "per-channel")
+    if data == "non-finite":  # the exact loops must honour the flags too
+        X[0, 0, 0] = np.nan
+        params = make_params(rng, 3, np.float32, "swapped")
     for flags in itertools.product([False, True], repeat=5):
         check_against_reference(kernels(), X, dY, params, 1, list(flags))
 
