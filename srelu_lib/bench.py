@@ -3,12 +3,23 @@
 Run it from the repository (one process, one run; prints a table and the machine it ran on)::
 
     python -m srelu_lib.bench                      # sizes 1e5 1e6 1e7, float32 and float64, layouts SSCB and CB
-    python -m srelu_lib.bench --quick              # a fast subset (1e5 and 1e6, float32, 3 repeats)
+    python -m srelu_lib.bench --quick              # a fast subset (1e5 and 1e6, float32, 3 rounds)
     python -m srelu_lib.bench --large --csv out.csv  # adds 1e8 elements and writes every row to a CSV file
     python -m srelu_lib.bench --sizes 1e7 --dtypes float32 --layouts SSCB   # one configuration
     python3 dev.py bench [ARGS]                    # the same, inside the project's .venv
 
-What is measured, for each size, dtype and layout (median of ``--repeats`` timed calls after one warm-up):
+How it is measured, for each size, dtype and layout: every measurement below is a callable, checked
+against the reference and warmed up once; then ``--repeats`` rounds run, and in each round every
+measurement is timed once (``gc.collect()`` before each call) in a fixed, interleaved order: for each
+implementation in turn, the two copy floors, its forward, the two add floors, its backward, its
+forward+backward.  A measurement whose warm-up takes over 2 s runs only in the first 3 rounds.
+Reported times are medians over rounds.  Reported ratios are medians over rounds of the per-round ratio
+(implementation time / the floor timed just before it, in the same round; for ``x lit``, the literal
+forward+backward / the implementation's, same round), so a slow drift of the machine (a floor varying by
+tens of per cent between minutes on a shared VM) cancels instead of skewing the ratios.  Hence a ratio
+is not exactly the quotient of the two median times printed.  A floor's own row pools all its samples.
+
+What is measured:
 
 * floors: ``np.copyto(dst, X)`` into a preallocated ``dst`` (copy) and ``np.add(X, dLdY, out=D)`` (add),
   and the same two operations writing a freshly allocated array (``X.copy()``, ``X + dLdY``).  A forward
@@ -26,8 +37,8 @@ What is measured, for each size, dtype and layout (median of ``--repeats`` timed
   srelu_lib does not depend on PyTorch.
 
 Backward times compute all five gradients.  ``fwd+bwd`` is a forward followed by a backward.  Peak extra
-memory (``mem``) is measured in a separate call with :mod:`tracemalloc` (NumPy reports its allocations
-to it): the peak of traced memory during the call, minus the bytes of the outputs the call returns,
+memory (``mem``) is measured after the timing, in a separate call with :mod:`tracemalloc` (NumPy reports
+its allocations to it): the peak of traced memory during the call, minus the bytes of the outputs the call returns,
 as a multiple of the input's bytes (``n/a`` for PyTorch, whose allocator tracemalloc does not see).
 """
 
@@ -228,20 +239,50 @@ def implementations(use_torch: bool) -> tuple[dict[str, tuple[Callable, Callable
 
 
 # --- measuring ---------------------------------------------------------------------------------------------
-def median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of ``fn()`` in ms over ``repeats`` calls after one warm-up (fewer if a call is slow)."""
+SLOW_SECONDS = 2.0   # a measurement whose warm-up call takes longer runs only in the first SLOW_ROUNDS rounds
+SLOW_ROUNDS = 3
+FLOOR_NAMES = ("copy", "copy_alloc", "add", "add_alloc")
+
+
+def time_once(fn: Callable[[], Any]) -> float:
+    """Wall time of one call ``fn()`` in seconds, after a ``gc.collect()`` (the result is dropped)."""
+    gc.collect()
     start = time.perf_counter()
     fn()
-    warm = time.perf_counter() - start
-    if warm > 2.0:
-        repeats = min(repeats, 3)
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return time.perf_counter() - start
+
+
+def interleaved_rounds(measurements: dict[str, Callable[[], Any]], order: list[tuple[str, str]],
+                       repeats: int) -> dict[tuple[str, str], dict[int, float]]:
+    """Time every measurement once per round, ``repeats`` rounds, in the fixed ``order``.
+
+    ``measurements`` maps a name to a zero-argument callable; each is warmed up once (a warm-up over
+    ``SLOW_SECONDS`` marks it slow: it then runs only in the first ``SLOW_ROUNDS`` rounds).  ``order`` is
+    the list of ``(measurement name, slot)`` pairs timed in each round; the same measurement may appear
+    in several slots (a floor timed right before each implementation's forward and backward).
+
+    Returns ``{(name, slot): {round: seconds}}``: samples taken close in time share a round index, so
+    ratios can be formed per round before taking a median, which cancels slow drifts of the machine.
+    """
+    slow = {name: time_once(fn) > SLOW_SECONDS for name, fn in measurements.items()}
+    samples: dict[tuple[str, str], dict[int, float]] = {key: {} for key in order}
+    for r in range(repeats):
+        for name, slot in order:
+            if slow[name] and r >= SLOW_ROUNDS:
+                continue
+            samples[(name, slot)][r] = time_once(measurements[name])
+    return samples
+
+
+def median_ms(series: dict[int, float]) -> float:
+    """Median of the per-round times, in ms (NaN for an empty series)."""
+    return 1e3 * statistics.median(series.values()) if series else float("nan")
+
+
+def median_ratio(numerator: dict[int, float], denominator: dict[int, float]) -> float:
+    """Median over the rounds present in both series of ``numerator[r] / denominator[r]``."""
+    ratios = [numerator[r] / denominator[r] for r in numerator if r in denominator and denominator[r] > 0]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def result_nbytes(result: Any) -> int:
@@ -287,6 +328,12 @@ def check_agreement(name: str, problem: dict, fwd: Callable, bwd: Callable, expe
 
 def run(sizes: list[int], dtypes: list[str], layouts: list[str], repeats: int, use_torch: bool,
         impl_filter: list[str] | None, memory: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    """Measure every configuration in interleaved rounds; one row per floor and per implementation.
+
+    Per configuration, each round times, for every implementation in turn: copy floors, its forward,
+    add floors, its backward, its forward+backward.  Times are medians over rounds; each ratio is the
+    median over rounds of (implementation time / floor time taken just before it in the same round).
+    """
     impls, notes = implementations(use_torch)
     if impl_filter:
         impls = {k: v for k, v in impls.items() if k in impl_filter or k in ("literal",)}
@@ -299,48 +346,60 @@ def run(sizes: list[int], dtypes: list[str], layouts: list[str], repeats: int, u
                 problem["out"] = np.empty_like(X)
                 n = X.size
                 dst = np.empty_like(X)
-                floors = {
-                    "copy": median_ms(lambda: np.copyto(dst, X), repeats),
-                    "copy_alloc": median_ms(lambda: X.copy(), repeats),
-                    "add": median_ms(lambda: np.add(X, dLdY, out=dst), repeats),
-                    "add_alloc": median_ms(lambda: np.add(X, dLdY), repeats),
-                }
-                del dst
-                for name, ms in floors.items():
-                    rows.append(dict(size=n, dtype=dtype, layout=layout, impl=f"floor:{name}",
-                                     fwd_ms=ms if name.startswith("copy") else "",
-                                     bwd_ms=ms if name.startswith("add") else ""))
                 ref_fwd, ref_bwd = impls["reference"][:2] if "reference" in impls else implementations(False)[0][
                     "reference"]
                 expected = (np.asarray(ref_fwd(problem), dtype=np.float64),
                             [np.asarray(g, dtype=np.float64) for g in ref_bwd(problem)])
-                timed = {}
+
+                measurements: dict[str, Callable[[], Any]] = {
+                    "copy": lambda: np.copyto(dst, X),
+                    "copy_alloc": lambda: X.copy(),
+                    "add": lambda: np.add(X, dLdY, out=dst),
+                    "add_alloc": lambda: np.add(X, dLdY),
+                }
+                order: list[tuple[str, str]] = []
                 for name, funcs in impls.items():
                     fwd, bwd = funcs[0], funcs[1]
                     check_agreement(name, problem, fwd, bwd, expected)
-                    fwdbwd = funcs[2] if len(funcs) > 2 else (lambda f=fwd, b=bwd: (f(problem), b(problem)))
-                    t_fwd = median_ms(lambda: fwd(problem), repeats)
-                    t_bwd = median_ms(lambda: bwd(problem), repeats)
-                    t_fb = median_ms((lambda: fwdbwd(problem)) if len(funcs) > 2 else fwdbwd, repeats)
-                    timed[name] = t_fb
+                    fwdbwd = funcs[2] if len(funcs) > 2 else (lambda p, f=fwd, b=bwd: (f(p), b(p)))
+                    measurements[f"{name}:fwd"] = lambda f=fwd: f(problem)
+                    measurements[f"{name}:bwd"] = lambda b=bwd: b(problem)
+                    measurements[f"{name}:fwdbwd"] = lambda fb=fwdbwd: fb(problem)
+                    order += [("copy", name), ("copy_alloc", name), (f"{name}:fwd", name),
+                              ("add", name), ("add_alloc", name), (f"{name}:bwd", name), (f"{name}:fwdbwd", name)]
+                print(f"  measuring {n:>11,} {dtype} {layout:<4}: {repeats} interleaved rounds of "
+                      f"{len(order)} timed calls", file=sys.stderr, flush=True)
+                samples = interleaved_rounds(measurements, order, repeats)
+
+                for floor in FLOOR_NAMES:  # every sample of the floor, from every slot and round
+                    pooled = [t for (m, _), series in samples.items() if m == floor for t in series.values()]
+                    ms = 1e3 * statistics.median(pooled)
+                    rows.append(dict(size=n, dtype=dtype, layout=layout, impl=f"floor:{floor}",
+                                     fwd_ms=ms if floor.startswith("copy") else "",
+                                     bwd_ms=ms if floor.startswith("add") else ""))
+                literal_fb = samples.get(("literal:fwdbwd", "literal"))
+                for name, funcs in impls.items():
+                    fwd, bwd = funcs[0], funcs[1]
+                    t_fwd = samples[(f"{name}:fwd", name)]
+                    t_bwd = samples[(f"{name}:bwd", name)]
+                    t_fb = samples[(f"{name}:fwdbwd", name)]
                     prealloc = name.endswith("[out]")
                     if memory and name != "torch":
                         m_fwd = peak_extra(lambda: fwd(problem), X.nbytes, prealloc)
                         m_bwd = peak_extra(lambda: bwd(problem), X.nbytes, prealloc)
                     else:
                         m_fwd = m_bwd = float("nan")
-                    rows.append(dict(size=n, dtype=dtype, layout=layout, impl=name, fwd_ms=t_fwd, bwd_ms=t_bwd,
-                                     fwdbwd_ms=t_fb,
-                                     fwd_per_copy=t_fwd / floors["copy"],
-                                     fwd_per_copy_alloc=t_fwd / floors["copy_alloc"],
-                                     bwd_per_add=t_bwd / floors["add"],
-                                     bwd_per_add_alloc=t_bwd / floors["add_alloc"],
-                                     mem_fwd=m_fwd, mem_bwd=m_bwd))
-                    print(f"  measured {n:>11,} {dtype} {layout:<4} {name}", file=sys.stderr, flush=True)
-                for row in rows:
-                    if row["size"] == n and row["dtype"] == dtype and row["layout"] == layout and \
-                            row["impl"] in timed and "literal" in timed:
-                        row["speedup_vs_literal"] = timed["literal"] / timed[row["impl"]]
+                    row = dict(size=n, dtype=dtype, layout=layout, impl=name, fwd_ms=median_ms(t_fwd),
+                               bwd_ms=median_ms(t_bwd), fwdbwd_ms=median_ms(t_fb),
+                               fwd_per_copy=median_ratio(t_fwd, samples[("copy", name)]),
+                               fwd_per_copy_alloc=median_ratio(t_fwd, samples[("copy_alloc", name)]),
+                               bwd_per_add=median_ratio(t_bwd, samples[("add", name)]),
+                               bwd_per_add_alloc=median_ratio(t_bwd, samples[("add_alloc", name)]),
+                               mem_fwd=m_fwd, mem_bwd=m_bwd)
+                    if literal_fb is not None:
+                        row["speedup_vs_literal"] = median_ratio(literal_fb, t_fb)
+                    rows.append(row)
+                del dst, measurements, samples
                 problem.clear()
                 gc.collect()
     return rows, notes
@@ -394,10 +453,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 LEGEND = """\
+Ratios are medians of per-round ratios (each against the floor timed just before, in the same round).
 fwd/copy, bwd/add: time / preallocated floor (np.copyto(dst, X); np.add(X, dLdY, out=D)).
 fwd/cpyA, bwd/addA: time / allocating floor (X.copy(); X + dLdY) -- fair for functions that return new arrays.
-x lit: forward+backward speed-up over the literal three-mask translation.  memF, memB: peak extra memory
-(tracemalloc) beyond the returned outputs, as a multiple of the input's bytes; n/a: not traced (PyTorch)."""
+x lit: forward+backward speed-up over the literal three-mask translation (same-round pairs).
+memF, memB: peak extra memory (tracemalloc) beyond the returned outputs, as a multiple of the input's bytes;
+n/a: not traced (PyTorch)."""
 
 
 def write_csv(path: str, rows: list[dict[str, Any]], info: dict[str, str], notes: list[str]) -> None:
@@ -417,10 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m srelu_lib.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", type=lambda s: int(float(s)), help="element counts (e.g. 1e6)")
     parser.add_argument("--large", action="store_true", help="add 1e8 elements (needs ~10 GB of RAM)")
-    parser.add_argument("--quick", action="store_true", help="fast subset: 1e5 and 1e6, float32, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="fast subset: 1e5 and 1e6, float32, 3 rounds")
     parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"])
     parser.add_argument("--layouts", nargs="+", choices=["SSCB", "CB"])
-    parser.add_argument("--repeats", type=int, help="timed calls per measurement (median); default 7, quick 3")
+    parser.add_argument("--repeats", type=int, help="interleaved timing rounds (each measurement timed once "
+                        "per round; medians over rounds); default 7, quick 3")
     parser.add_argument("--impls", nargs="+", help="only these implementations (the literal one always runs)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurements")
@@ -443,7 +505,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key}: {value}")
     for note in notes:
         print(f"  {note}")
-    print(f"  median of {repeats} timed calls after a warm-up (3 when a call takes over 2 s)\n")
+    print(f"  {repeats} interleaved rounds after one warm-up each (a measurement whose warm-up takes "
+          f"over {SLOW_SECONDS:g} s: first {SLOW_ROUNDS} rounds only);\n"
+          "  each round times, per implementation: copy floors, fwd, add floors, bwd, fwd+bwd.\n"
+          "  times: median over rounds; ratios: median over rounds of (time / floor timed just before it, "
+          "same round)\n")
     print(format_table(rows))
     print()
     print(LEGEND)
