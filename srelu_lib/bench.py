@@ -30,7 +30,10 @@ What is measured:
 * ``reference``: the straightforward vectorized functions of :mod:`srelu_lib.srelu` (the tested reference).
 * ``literal``: the MATLAB documentation page's three-mask formulas transcribed to NumPy, with its
   per-channel masked assignment made correct and the gradients returned in input order.
-* ``numpy`` / ``numpy[out]``: :mod:`srelu_lib.kernels_numpy` (blocked, mask-free).
+* ``numpy`` / ``numpy[out]``: :mod:`srelu_lib.kernels_numpy` (blocked, mask-free), its blocks shared by
+  :func:`srelu_lib.kernels_numpy.default_workers` threads (``SRELU_LIB_THREADS``); ``numpy[1 thread]``: the
+  same on the calling thread only, like the floors.
+* The floors and the numba kernels run on one thread.
 * ``numba`` / ``numba[out]``: :mod:`srelu_lib.kernels_numba` (fused, one pass), when numba is installed.
 * ``torch``: the same operation as a ``torch.autograd.Function`` on the CPU with PyTorch's default
   settings (threads, allocator), when ``import torch`` works; otherwise the run says it was skipped.
@@ -214,6 +217,10 @@ def implementations(use_torch: bool) -> tuple[dict[str, tuple[Callable, Callable
                                                                    out=p["out"]),
                        lambda p: kernels_numpy.srelu_backward_numpy(p["dLdY"], p["X"], *p["params"],
                                                                     p["channel_axis"], ALL, out=p["out"])),
+        "numpy[1 thread]": (lambda p: kernels_numpy.srelu_forward_numpy(p["X"], *p["params"], p["channel_axis"],
+                                                                        workers=1),
+                            lambda p: kernels_numpy.srelu_backward_numpy(p["dLdY"], p["X"], *p["params"],
+                                                                         p["channel_axis"], ALL, workers=1)),
     }
     notes = []
     if importlib.util.find_spec("numba") is not None:

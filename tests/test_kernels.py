@@ -489,3 +489,65 @@ def test_benchmark_runs_end_to_end(tmp_path):
     for row in rows:
         if not row["impl"].startswith("floor"):
             assert float(row["fwd_ms"]) > 0 and float(row["bwd_ms"]) > 0 and float(row["mem_fwd"]) >= 0
+
+
+# --- the NumPy kernels' threads ----------------------------------------------------------------------------
+@pytest.mark.parametrize("data", ["ordinary", "non-finite"])
+def test_numpy_kernels_give_the_same_values_on_any_number_of_threads(data):
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((6, 3, 50)).astype(np.float32)
+    dY = rng.standard_normal(X.shape).astype(np.float32)
+    params = make_params(rng, 3, np.float32, "per-channel")
+    if data == "non-finite":
+        X[4, 2, 7] = np.nan
+        dY[1, 0, 3] = np.inf
+    results = {}
+    for workers in (1, 2, 3):  # block=64: 14 blocks, enough for 3 threads
+        Y = kernels_numpy.srelu_forward_numpy(X, *params, 1, block=64, workers=workers)
+        grads = kernels_numpy.srelu_backward_numpy(dY, X, *params, 1, ALL, block=64, workers=workers)
+        results[workers] = (Y, grads)
+        check_against_reference(numpy_kernels(64), X, dY, params, 1)
+    Y1, grads1 = results[1]
+    for workers in (2, 3):
+        Y, grads = results[workers]
+        np.testing.assert_array_equal(Y, Y1)  # elementwise: the same bits
+        np.testing.assert_array_equal(grads[0], grads1[0])
+        for g, g1 in zip(grads[1:], grads1[1:]):  # sums added in another grouping: equal to rounding
+            np.testing.assert_allclose(g, g1, rtol=1e-5, atol=1e-6, equal_nan=True)
+    # a given number of threads always gives the same bits
+    again = kernels_numpy.srelu_backward_numpy(dY, X, *params, 1, ALL, block=64, workers=3)
+    for g, g0 in zip(again, results[3][1]):
+        np.testing.assert_array_equal(g, g0)
+
+
+def test_numpy_kernels_really_use_the_threads(monkeypatch):
+    import threading
+
+    seen = set()
+    original = kernels_numpy._forward_blocks
+
+    def spy(*args):
+        seen.add(threading.get_ident())
+        return original(*args)
+
+    monkeypatch.setattr(kernels_numpy, "_forward_blocks", spy)
+    X = np.linspace(-2, 2, 64 * 16).reshape(16, 64)
+    kernels_numpy.srelu_forward_numpy(X, -1.0, 0.5, 1.0, 2.0, None, block=64, workers=2)
+    assert len(seen) == 2
+    seen.clear()
+    kernels_numpy.srelu_forward_numpy(X, -1.0, 0.5, 1.0, 2.0, None, block=64, workers=1)
+    assert seen == {threading.get_ident()}
+
+
+def test_workers_argument_and_environment_variable_are_checked(monkeypatch):
+    X = np.zeros((4, 3))
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="workers must be a positive integer"):
+            kernels_numpy.srelu_forward_numpy(X, 0.0, 0.5, 1.0, 2.0, None, workers=bad)
+    monkeypatch.setenv("SRELU_LIB_THREADS", "two")
+    with pytest.raises(ValueError, match="SRELU_LIB_THREADS must be a positive integer; got 'two'"):
+        kernels_numpy.default_workers()
+    monkeypatch.setenv("SRELU_LIB_THREADS", "3")
+    assert kernels_numpy.default_workers() == 3
+    monkeypatch.delenv("SRELU_LIB_THREADS")
+    assert 1 <= kernels_numpy.default_workers() <= 8
