@@ -138,7 +138,7 @@ def _locals(x, tl, al, tr, ar, both, left_tl, right_tr, zero, one, nan):
 
 @numba.njit(cache=True, fastmath=_SUM_FLAGS)
 def _backward_rows(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, nan):  # pragma: no cover
-    """Long rows: X is (outer, C, inner); each row is summed in float64 registers into ``acc`` (4, C)."""
+    """The exact loop: X is (outer, C, inner); each row is summed in float64 registers into ``acc`` (4, C)."""
     outer, C, inner = X.shape
     for o in range(outer):
         for c in range(C):
@@ -367,8 +367,9 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         with np.errstate(invalid="ignore", over="ignore"):
             fast = bool(np.isfinite(sums).all())
         if fast:  # dLdtl = (1 - al) * sum(dy * L), dLdtr = (1 - ar) * sum(dy * R), in float64
-            sums[0] *= 1.0 - params[1].astype(np.float64)
-            sums[2] *= 1.0 - params[3].astype(np.float64)
+            # (+ 0.0 turns a -0.0 into 0.0, as the reference's sum of exact-zero products gives)
+            sums[0] = (1.0 - params[1].astype(np.float64)) * sums[0] + 0.0
+            sums[2] = (1.0 - params[3].astype(np.float64)) * sums[2] + 0.0
         else:  # non-finite data (or an overflow): the exact version redoes everything
             sums[...] = 0.0
     if X.size and not fast:

@@ -551,3 +551,16 @@ def test_workers_argument_and_environment_variable_are_checked(monkeypatch):
     assert kernels_numpy.default_workers() == 3
     monkeypatch.delenv("SRELU_LIB_THREADS")
     assert 1 <= kernels_numpy.default_workers() <= 8
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_zero_slope_factor_gives_positive_zero_like_the_reference(kernels):
+    # dLdtr = (1 - ar) * sum(dY * R) with ar == 1 and a negative sum: the reference sums exact zeros (+0.0)
+    X = np.full((2, 3, 16), 2.0)
+    dY = -np.ones_like(X)
+    params = (np.full(3, -1.0), np.full(3, 1.0), np.full(3, 1.0), np.ones(3))
+    got = kernels()[1](dY, X, *params, 1, ALL)
+    ref = srelu_backward_reference(dY, X, *params, 1, ALL)
+    for g, r in zip(got[1:], ref[1:]):
+        np.testing.assert_array_equal(np.signbit(g), np.signbit(r))
+    assert not np.signbit(got[3]).any() and not np.signbit(got[1]).any()
