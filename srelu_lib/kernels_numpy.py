@@ -37,7 +37,7 @@ parameters broadcast as columns.
 the L2 cache, so the blocks are shared among :func:`default_workers` threads
 (contiguous runs of blocks, one scratch set per thread; ``workers=1`` or the
 environment variable ``SRELU_LIB_THREADS=1`` turns this off).  On the book's
-2-core machine this makes a large forward or backward about 1.35-1.6 times
+2-core machine this makes a large forward or backward about 1.3-1.6 times
 faster.  Values do not depend on the number of threads; parameter sums are
 added run by run in a fixed order, so a given number of threads always gives
 the same bits.
