@@ -220,6 +220,23 @@ def _fast_terms(x, dy, tl, al, tr, ar, zero, one):
     return dy * slope, dyL, dyL * (x - tl), dyR, dyR * (x - tr)
 
 
+@numba.njit(cache=True, fastmath=_FAST_FLAGS, inline="always")
+def _fast_run(xs, ys, ds, tl, al, tr, ar, zero, one):  # pragma: no cover  (compiled)
+    """Writes ``ds`` for one run of a row and returns its four sums, in the data's dtype (vector lanes)."""
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    s3 = zero
+    for i in range(xs.shape[0]):
+        g, e0, e1, e2, e3 = _fast_terms(xs[i], ys[i], tl, al, tr, ar, zero, one)
+        ds[i] = g
+        s0 += e0
+        s1 += e1
+        s2 += e2
+        s3 += e3
+    return s0, s1, s2, s3
+
+
 @numba.njit(cache=True, fastmath=_FAST_FLAGS)
 def _backward_fast(dY, X, tl, al, tr, ar, C, dX, acc, zero, one):  # pragma: no cover  (compiled)
     """Rows of ``(outer * C, inner)`` arrays, ``inner <= SEGMENT``; row ``r`` has channel ``r % C``.
@@ -227,25 +244,11 @@ def _backward_fast(dY, X, tl, al, tr, ar, C, dX, acc, zero, one):  # pragma: no 
     Sums go to ``acc`` (4, C), float64.  ``dX`` has as many rows as ``X``, or one scratch row when dLdX is
     not wanted (every row is then written there: one loop body for both cases, which vectorises).
     """
-    rows, inner = X.shape
+    rows = X.shape[0]
     step = 1 if dX.shape[0] == rows else 0
     for r in range(rows):
         c = r % C
-        t0, a0, t1, a1 = tl[c], al[c], tr[c], ar[c]
-        xs = X[r]
-        ys = dY[r]
-        ds = dX[r * step]
-        s0 = zero
-        s1 = zero
-        s2 = zero
-        s3 = zero
-        for i in range(inner):
-            g, e0, e1, e2, e3 = _fast_terms(xs[i], ys[i], t0, a0, t1, a1, zero, one)
-            ds[i] = g
-            s0 += e0
-            s1 += e1
-            s2 += e2
-            s3 += e3
+        s0, s1, s2, s3 = _fast_run(X[r], dY[r], dX[r * step], tl[c], al[c], tr[c], ar[c], zero, one)
         acc[0, c] += s0
         acc[1, c] += s1
         acc[2, c] += s2
@@ -254,28 +257,18 @@ def _backward_fast(dY, X, tl, al, tr, ar, C, dX, acc, zero, one):  # pragma: no 
 
 @numba.njit(cache=True, fastmath=_FAST_FLAGS)
 def _backward_fast_segments(dY, X, tl, al, tr, ar, C, dX, acc, zero, one):  # pragma: no cover  (compiled)
-    """:func:`_backward_fast` for rows longer than SEGMENT: each row is summed segment by segment."""
+    """:func:`_backward_fast` for rows longer than SEGMENT: each row is summed run by run.
+
+    (A separate function: slicing runs out of short rows too made the short-row loop much slower.)
+    """
     rows, inner = X.shape
     step = 1 if dX.shape[0] == rows else 0
     for r in range(rows):
         c = r % C
-        t0, a0, t1, a1 = tl[c], al[c], tr[c], ar[c]
         for start in range(0, inner, SEGMENT):
             stop = min(start + SEGMENT, inner)
-            xs = X[r, start:stop]
-            ys = dY[r, start:stop]
-            ds = dX[r * step, start:stop]
-            s0 = zero
-            s1 = zero
-            s2 = zero
-            s3 = zero
-            for i in range(stop - start):
-                g, e0, e1, e2, e3 = _fast_terms(xs[i], ys[i], t0, a0, t1, a1, zero, one)
-                ds[i] = g
-                s0 += e0
-                s1 += e1
-                s2 += e2
-                s3 += e3
+            s0, s1, s2, s3 = _fast_run(X[r, start:stop], dY[r, start:stop], dX[r * step, start:stop],
+                                       tl[c], al[c], tr[c], ar[c], zero, one)
             acc[0, c] += s0
             acc[1, c] += s1
             acc[2, c] += s2
