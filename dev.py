@@ -4,7 +4,7 @@
     python3 dev.py book [--offline]   build the HTML book strictly (-W -n --keep-going --all) into _build/html
     python3 dev.py test [PYTEST ARGS]  unit tests + strict nbval over book/*.ipynb + build test + browser test
     python3 dev.py execute [NB ...]    re-execute notebooks in place (default: all book/*.ipynb)
-    python3 dev.py bench [ARGS]        run `python -m srelu_lib.bench ARGS`
+    python3 dev.py bench [ARGS]        run `python benchmarks/bench_srelu.py ARGS`
 
 Every command first makes sure `.venv` exists and holds requirements.txt (reinstalled only when
 the file changes). `--offline` vendors MathJax, RequireJS and the ipywidgets embed manager into
@@ -145,7 +145,7 @@ def cmd_execute(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     ensure_venv()
-    run([PY, "-m", "srelu_lib.bench", *args.rest], "benchmark", env=venv_env())
+    run([PY, ROOT / "benchmarks" / "bench_srelu.py", *args.rest], "benchmark", env=venv_env())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("notebooks", nargs="*", help="notebook paths")
     p.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     p.set_defaults(func=cmd_execute)
-    p = sub.add_parser("bench", help="run srelu_lib.bench (extra args are forwarded)", add_help=False)
+    p = sub.add_parser("bench", help="run benchmarks/bench_srelu.py (extra args are forwarded)", add_help=False)
     p.set_defaults(func=cmd_bench)
     args, rest = parser.parse_known_args(argv)
     if rest and args.command not in ("test", "bench"):

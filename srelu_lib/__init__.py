@@ -20,12 +20,12 @@ SymPy (``srelu_lib.symbolic``) and matplotlib are imported only when used.
 """
 
 from .autodiff import dlfeval, dlgradient
-from .dlarray import DLArray, dims, dlarray, extractdata, finddim, stripdims
+from .arrays import DLArray, dims, dlarray, extractdata, finddim, stripdims
 from .function import BackwardError, DifferentiableFunction
 from .tape import saved_bytes
 from . import ops  # noqa: F401  (attaches the DLArray operators)
-from .srelu import SReLUFunction, srelu
-from .gradcheck import GradcheckResult, gradcheck
+from .srelu_function import SReLUFunction, srelu
+from .checks import GradcheckResult, gradcheck
 from .ops.nn import crossentropy, dlconv, fullyconnect, leakyrelu, relu, softmax
 from .optim import adamupdate
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .dlarray import DLArray
+from .arrays import DLArray
 from .tape import Tape, current_tape
 from .tree import tree_leaves, tree_map
 

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .dlarray import DLArray, as_float_array
+from .arrays import DLArray, as_float_array
 from .tape import Node, current_tape
 
 __all__ = ["DifferentiableFunction", "BackwardError"]

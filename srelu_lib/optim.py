@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .dlarray import DLArray, as_float_array
+from .arrays import DLArray, as_float_array
 from .tree import tree_map
 
 __all__ = ["adamupdate"]

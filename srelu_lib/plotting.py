@@ -1,7 +1,7 @@
 """The book's SReLU figures and its interactive explorer (matplotlib, ipywidgets).
 
 Every value drawn here is computed by the library itself - the forward pass
-by :func:`srelu_lib.srelu.srelu` and the derivative by :func:`~srelu_lib.dlfeval`
+by :func:`srelu_lib.srelu` and the derivative by :func:`~srelu_lib.dlfeval`
 with :func:`~srelu_lib.dlgradient`, i.e. by ``SReLUFunction.backward`` - so a
 figure shows what the code does, not what a second copy of the formula does.
 
@@ -58,7 +58,7 @@ def srelu_curve(
     """Sample SReLU and its derivative dy/dx on one channel, using the library.
 
     Use it to plot or tabulate the activation for scalar parameters.  The values
-    come from :func:`srelu_lib.srelu.srelu` and the derivative from
+    come from :func:`srelu_lib.srelu` and the derivative from
     ``dlgradient(sum(srelu(X, ...)), X)``, i.e. from the hand-written backward.
 
     Caveat: at a kink (``x == tl`` or ``x == tr``) the derivative is the one the
@@ -79,8 +79,8 @@ def srelu_curve(
         ([-1.2, 0.0, 5.0], [0.2, 1.0, 2.0])
     """
     from .autodiff import dlfeval, dlgradient
-    from .dlarray import dlarray, extractdata
-    from .srelu import srelu
+    from .arrays import dlarray, extractdata
+    from .srelu_function import srelu
 
     tl, al, tr, ar = _check_params(tl, al, tr, ar)
     x = _default_x(tl, tr, x)

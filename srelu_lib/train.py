@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, TextIO
 import numpy as np
 
 from .autodiff import dlfeval
-from .dlarray import DLArray, dlarray, extractdata
+from .arrays import DLArray, dlarray, extractdata
 from .optim import adamupdate
 
 __all__ = ["minibatches", "onehot", "accuracy", "train", "TrainingHistory", "IterationInfo"]

@@ -1,4 +1,4 @@
-"""Tests of srelu_lib.gradcheck: it passes correct backwards, catches wrong ones, and sets kinks aside."""
+"""Tests of srelu_lib.checks: it passes correct backwards, catches wrong ones, and sets kinks aside."""
 
 from __future__ import annotations
 

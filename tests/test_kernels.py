@@ -1,6 +1,6 @@
 """The fast SReLU kernels (blocked NumPy, fused numba) agree with the reference; the backend switch; the benchmark runs.
 
-No timing is asserted here: speed is measured by ``python -m srelu_lib.bench``.
+No timing is asserted here: speed is measured by ``benchmarks/bench_srelu.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srelu_lib import kernels_numpy
-from srelu_lib.bench import literal_backward, literal_forward
-from srelu_lib.srelu import (
+from srelu_lib.kernels import numpy_blocked as kernels_numpy
+from srelu_lib.kernels.literal import literal_backward, literal_forward
+from srelu_lib.kernels import (
     get_backend,
     set_backend,
     srelu_backward,
@@ -30,7 +30,8 @@ from srelu_lib.srelu import (
     srelu_forward_reference,
 )
 
-srelu_module = importlib.import_module("srelu_lib.srelu")  # (the package attribute `srelu` is the function)
+from srelu_lib import kernels as srelu_module
+from conftest import ROOT
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed (pip install numba)")
 ALL = [True] * 5
@@ -47,7 +48,7 @@ def numpy_kernels(block):
 
 
 def numba_kernels():
-    from srelu_lib import kernels_numba
+    from srelu_lib.kernels import numba_fused as kernels_numba
 
     return kernels_numba.srelu_forward_numba, kernels_numba.srelu_backward_numba
 
@@ -187,7 +188,7 @@ def test_one_non_finite_value_with_ordinary_parameters(kernels, dtype, where, va
 
 @needs_numba
 def test_numba_fast_loop_is_used_for_ordinary_data_and_left_for_non_finite_data(monkeypatch):
-    from srelu_lib import kernels_numba
+    from srelu_lib.kernels import numba_fused as kernels_numba
 
     calls = []
     for name in ("_backward_rows", "_backward_pattern"):
@@ -443,17 +444,17 @@ def run_python(code, **env):
 
 
 def test_importing_the_package_does_not_import_numba():
-    proc = run_python("import sys, srelu_lib, srelu_lib.srelu, srelu_lib.kernels_numpy; "
+    proc = run_python("import sys, srelu_lib, srelu_lib.kernels, srelu_lib.kernels.numpy_blocked; "
                       "print('numba' in sys.modules)")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 
 
 def test_environment_variable_sets_the_backend():
-    proc = run_python("from srelu_lib.srelu import get_backend; print(get_backend())", SRELU_LIB_BACKEND="numpy")
+    proc = run_python("from srelu_lib.kernels import get_backend; print(get_backend())", SRELU_LIB_BACKEND="numpy")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "numpy"
-    proc = run_python("import numpy as np; from srelu_lib.srelu import srelu_forward; "
+    proc = run_python("import numpy as np; from srelu_lib.kernels import srelu_forward; "
                       "srelu_forward(np.zeros(3), 0.0, 0.5, 0.5, 2.0, 0)", SRELU_LIB_BACKEND="gpu")
     assert proc.returncode != 0
     assert "SRELU_LIB_BACKEND must be one of" in proc.stderr
@@ -473,7 +474,7 @@ def test_literal_translation_is_right_where_it_claims_to_be():
 def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "srelu_lib.bench", "--quick", "--sizes", "1000", "--repeats", "2", "--no-torch",
+        [sys.executable, str(ROOT / "benchmarks" / "bench_srelu.py"), "--quick", "--sizes", "1000", "--repeats", "2", "--no-torch",
          "--csv", str(out)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr

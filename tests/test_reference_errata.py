@@ -227,5 +227,5 @@ def test_4_three_mask_forward_computes_0_times_inf():
 
 # --- (5) the citation ---------------------------------------------------------------------------
 def test_5_library_cites_the_original_srelu_paper():
-    doc = importlib.import_module("srelu_lib.srelu").__doc__
+    doc = importlib.import_module("srelu_lib.srelu_function").__doc__
     assert "Jin" in doc and "2016" in doc and "arXiv:1512.07030" in doc

@@ -1,4 +1,4 @@
-"""Tests of srelu_lib.srelu: values, gradients, formats, dtypes, non-finite data and bad input."""
+"""Tests of srelu_lib.srelu_function: values, gradients, formats, dtypes, non-finite data and bad input."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from srelu_lib import (
     gradcheck,
     srelu,
 )
-from srelu_lib.srelu import srelu_backward, srelu_forward
+from srelu_lib.kernels import srelu_backward, srelu_forward
 
 NAMES = ("tl", "al", "tr", "ar")
 

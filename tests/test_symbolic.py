@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sympy
 
-from srelu_lib.srelu import srelu_backward, srelu_forward
+from srelu_lib.kernels import srelu_backward, srelu_forward
 from srelu_lib.symbolic import derivatives, numeric, srelu_hinge, srelu_piecewise, symbols
 
 NAMES = ("x", "tl", "al", "tr", "ar")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dlarray import LABELS, DLArray, canonical_permutation
+from ..arrays import LABELS, DLArray, canonical_permutation
 from ..function import DifferentiableFunction
 
 __all__ = [

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dlarray import DLArray, as_float_array
+from ..arrays import DLArray, as_float_array
 from ..function import DifferentiableFunction
 from .elementwise import _label, unbroadcast
 

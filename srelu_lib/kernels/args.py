@@ -1,4 +1,4 @@
-"""Argument handling shared by the SReLU kernels (``kernels_numpy``, ``kernels_numba``)."""
+"""Argument handling shared by the SReLU kernels (``numpy_blocked``, ``numba_fused``)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 Importing this module imports numba (``pip install numba`` or
 ``pip install srelu_lib[fast]``); ``import srelu_lib`` never does.
-:mod:`srelu_lib.srelu` imports it on the first call that uses the ``"numba"``
+:mod:`srelu_lib.kernels.reference` imports it on the first call that uses the ``"numba"``
 backend (the default when numba is installed, see
-:func:`srelu_lib.srelu.set_backend`).
+:func:`srelu_lib.kernels.set_backend`).
 
 Each kernel reads every input element once and writes every output element
 once: the forward reads ``X`` and writes ``Y`` (it runs at the speed of
@@ -19,7 +19,7 @@ The backward has two versions:
 
 * *fast* (finite parameters with ``tl < tr`` on every channel, the case in
   training): five selects and products per element, no NaN bookkeeping.  Each
-  row is summed in segments of at most :data:`SEGMENT` elements in the data's
+  row is summed in segments of at most ``SEGMENT`` elements in the data's
   dtype (vector lanes), and each segment's sum is added to a float64
   accumulator.  Error of a parameter gradient's sum: at most about
   ``SEGMENT * eps * sum(|terms|)`` in the worst case (``eps`` of the data's
@@ -39,7 +39,7 @@ The backward has two versions:
   ``inner == 1``) it runs over a whole ``C * inner`` pattern with the
   parameters tiled and one float64 accumulator per position.
 
-Semantics are the reference's (:mod:`srelu_lib.srelu`): region-wise values
+Semantics are the reference's (:mod:`srelu_lib.kernels.reference`): region-wise values
 (never ``0 * inf`` outside the region), NaN ``x`` or a NaN parameter makes
 every local derivative NaN, products ``dLdY * local derivative`` in the data's
 dtype, sums in float64.  Results agree with the reference to float rounding.
@@ -49,7 +49,7 @@ Caveat: the first call for a dtype compiles the kernel (about a second);
 
 Example:
     >>> import numpy as np
-    >>> from srelu_lib.kernels_numba import srelu_forward_numba
+    >>> from srelu_lib.kernels.numba_fused import srelu_forward_numba
     >>> srelu_forward_numba(np.array([[-2.0, 0.0, 2.0]]), -1.0, 0.5, 1.0, 2.0, 0)
     array([[-1.5,  0. ,  3. ]])
 """
@@ -62,7 +62,7 @@ from typing import Any, Sequence
 import numba
 import numpy as np
 
-from ._kernel_args import gradient_flags, output_buffer, upstream_gradient
+from .args import gradient_flags, output_buffer, upstream_gradient
 
 __all__ = ["srelu_forward_numba", "srelu_backward_numba"]
 

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .autodiff import dlfeval, dlgradient
-from .dlarray import DLArray, extractdata, stripdims
+from .arrays import DLArray, extractdata, stripdims
 
 __all__ = ["gradcheck", "GradcheckResult"]
 

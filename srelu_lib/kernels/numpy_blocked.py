@@ -1,9 +1,9 @@
 """Fast SReLU forward and backward in pure NumPy: few passes, cache-sized blocks, no big temporaries.
 
-These are the kernels behind :func:`srelu_lib.srelu.srelu_forward` and
-:func:`~srelu_lib.srelu.srelu_backward` when numba is not installed (or the
+These are the kernels behind :func:`srelu_lib.kernels.srelu_forward` and
+:func:`~srelu_lib.kernels.srelu_backward` when numba is not installed (or the
 ``"numpy"`` backend is chosen).  They compute the same values as the
-straightforward reference functions in :mod:`srelu_lib.srelu` up to float
+straightforward reference functions in :mod:`srelu_lib.kernels.reference` up to float
 rounding, including ``tl > tr``, NaN and infinities, and are many times
 faster on large arrays (``python -m srelu_lib.bench`` measures by how much)
 while needing only a few cache-sized scratch buffers per thread instead of
@@ -55,7 +55,7 @@ region-wise formulas, so NaN and infinities give the reference's results.
 
 Example:
     >>> import numpy as np
-    >>> from srelu_lib.kernels_numpy import srelu_forward_numpy
+    >>> from srelu_lib.kernels.numpy_blocked import srelu_forward_numpy
     >>> X = np.array([[-2.0, 0.0, 2.0], [-2.0, 0.0, 2.0]])    # (C=2, B=3)
     >>> srelu_forward_numpy(X, np.array([-1.0, -1.0]), 0.5, 1.0, np.array([2.0, 3.0]), channel_axis=0)
     array([[-1.5,  0. ,  3. ],
@@ -72,14 +72,14 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from ._kernel_args import gradient_flags, output_buffer, upstream_gradient
+from .args import gradient_flags, output_buffer, upstream_gradient
 
 __all__ = ["BLOCK_ELEMENTS", "BACKWARD_BLOCK_ELEMENTS", "default_workers", "srelu_forward_numpy",
            "srelu_backward_numpy"]
 
-#: Elements per forward block: 64K float32 is 256 KiB, so the scratch blocks fit in a 1 MiB L2 cache.
+#: The number of elements per forward block. 64K float32 is 256 KiB, so the scratch blocks fit in a 1 MiB L2 cache.
 BLOCK_ELEMENTS = 1 << 16
-#: Elements per backward block: it makes about 20 ufunc calls per block, so larger blocks amortise
+#: The number of elements per backward block. It makes about 20 ufunc calls per block, so larger blocks amortise
 #: Python's per-call overhead better than they lose to L2 misses (measured on a 1 MiB-L2 machine).
 BACKWARD_BLOCK_ELEMENTS = 1 << 17
 
@@ -343,7 +343,7 @@ def srelu_forward_numpy(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, chann
     """SReLU forward of a plain array, blocked and mask-free.
 
     Use it for large arrays when numba is unavailable; for a few thousand
-    elements the reference :func:`srelu_lib.srelu.srelu_forward_reference` is
+    elements the reference :func:`srelu_lib.kernels.srelu_forward_reference` is
     as fast.  Same contract as the reference: parameters with 1 or ``C``
     elements, computation in ``X``'s dtype (parameters are cast to it).
 
@@ -429,7 +429,7 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
     """SReLU backward of plain arrays, blocked: ``(dLdX, dLdtl, dLdal, dLdtr, dLdar)``.
 
     Use it for large arrays when numba is unavailable.  Same contract as the
-    reference :func:`srelu_lib.srelu.srelu_backward_reference`: gradients in
+    reference :func:`srelu_lib.kernels.srelu_backward_reference`: gradients in
     input order, ``None`` where ``compute_gradients`` is false, ``dLdX`` in
     ``X``'s dtype, parameter gradients summed in float64 and returned with the
     parameter's shape and dtype.

@@ -2,10 +2,10 @@
 
 Run it from the repository (one process, one run; prints a table and the machine it ran on)::
 
-    python -m srelu_lib.bench                      # sizes 1e5 1e6 1e7, float32 and float64, layouts SSCB and CB
-    python -m srelu_lib.bench --quick              # a fast subset (1e5 and 1e6, float32, 3 rounds)
-    python -m srelu_lib.bench --large --csv out.csv  # adds 1e8 elements and writes every row to a CSV file
-    python -m srelu_lib.bench --sizes 1e7 --dtypes float32 --layouts SSCB   # one configuration
+    python benchmarks/bench_srelu.py                      # sizes 1e5 1e6 1e7, float32 and float64, layouts SSCB and CB
+    python benchmarks/bench_srelu.py --quick              # a fast subset (1e5 and 1e6, float32, 3 rounds)
+    python benchmarks/bench_srelu.py --large --csv out.csv  # adds 1e8 elements and writes every row to a CSV file
+    python benchmarks/bench_srelu.py --sizes 1e7 --dtypes float32 --layouts SSCB   # one configuration
     python3 dev.py bench [ARGS]                    # the same, inside the project's .venv
 
 How it is measured, for each size, dtype and layout: every measurement below is a callable, checked
@@ -27,7 +27,7 @@ What is measured:
   array costs page faults on first touch, about as much as the copy itself, and the library's functions
   return fresh arrays: compare ``numpy``/``numba`` with the ``*_alloc`` floors, and the ``[out]`` rows
   (kernels writing into preallocated outputs) with the preallocated floors.
-* ``reference``: the straightforward vectorized functions of :mod:`srelu_lib.srelu` (the tested reference).
+* ``reference``: the straightforward vectorized functions of :mod:`srelu_lib.kernels.reference` (the tested reference).
 * ``literal``: the MATLAB documentation page's three-mask formulas transcribed to NumPy, with its
   per-channel masked assignment made correct and the gradients returned in input order.
 * ``numpy`` / ``numpy[out]``: :mod:`srelu_lib.kernels_numpy` (blocked, mask-free), its blocks shared by
@@ -64,8 +64,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import kernels_numpy
-srelu_module = importlib.import_module("srelu_lib.srelu")  # the package attribute `srelu` is the function
+from srelu_lib import kernels as srelu_module
+from srelu_lib.kernels import numpy_blocked as kernels_numpy
+from srelu_lib.kernels.literal import literal_backward, literal_forward
 
 ALL = (True, True, True, True, True)
 FIELDS = ["size", "dtype", "layout", "impl", "fwd_ms", "bwd_ms", "fwdbwd_ms", "fwd_per_copy", "fwd_per_copy_alloc",
@@ -90,42 +91,6 @@ def make_problem(size: int, dtype: str, layout: str, seed: int = 0) -> dict[str,
     params = tuple(rng.uniform(lo, hi, C).astype(dtype)
                    for lo, hi in ((-1.0, -0.2), (0.0, 0.5), (0.2, 1.0), (0.5, 2.0)))
     return {"X": X, "dLdY": dLdY, "params": params, "channel_axis": channel_axis}
-
-
-# --- the literal translation of the documentation page's formulas --------------------------------------
-def literal_forward(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int) -> np.ndarray:
-    """LITERAL three-mask translation of the reference page's forward (a benchmark baseline, not the library).
-
-    Three masks, three full-size pieces, each multiplied by its mask and added.  Wrong for ``tl > tr`` and
-    for infinite ``x`` (``0 * inf``); kept only to measure what the literal formula costs.
-    """
-    shape = [1] * X.ndim
-    shape[channel_axis] = -1
-    tl, al, tr, ar = (np.asarray(p, X.dtype).reshape(shape) for p in (tl, al, tr, ar))
-    return ((X <= tl) * (tl + al * (X - tl))
-            + ((tl < X) & (X < tr)) * X
-            + (tr <= X) * (tr + ar * (X - tr)))
-
-
-def literal_backward(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any,
-                     channel_axis: int) -> tuple[np.ndarray, ...]:
-    """LITERAL translation of the page's backward (masked assignment made per-channel-correct, input order)."""
-    shape = [1] * X.ndim
-    shape[channel_axis] = -1
-    tl, al, tr, ar = (np.asarray(p, X.dtype).reshape(shape) for p in (tl, al, tr, ar))
-    dYdX = np.zeros_like(X)
-    mask = X <= tl
-    dYdX[mask] = np.broadcast_to(al, X.shape)[mask]  # the page assigns al directly: right for scalars only
-    dYdX[(tl < X) & (X < tr)] = 1
-    mask = tr <= X
-    dYdX[mask] = np.broadcast_to(ar, X.shape)[mask]
-    dLdX = dLdY * dYdX
-    axes = tuple(a for a in range(X.ndim) if a != channel_axis)
-    dLdtl = np.sum(dLdY * (X <= tl) * (1 - al), axis=axes)
-    dLdtr = np.sum(dLdY * (tr <= X) * (1 - ar), axis=axes)
-    dLdal = np.sum(dLdY * (X <= tl) * (X - tl), axis=axes)
-    dLdar = np.sum(dLdY * (tr <= X) * (X - tr), axis=axes)
-    return dLdX, dLdtl, dLdal, dLdtr, dLdar
 
 
 # --- PyTorch, when it is installed ------------------------------------------------------------------------
@@ -224,7 +189,7 @@ def implementations(use_torch: bool) -> tuple[dict[str, tuple[Callable, Callable
     }
     notes = []
     if importlib.util.find_spec("numba") is not None:
-        from . import kernels_numba
+        from srelu_lib.kernels import numba_fused as kernels_numba
 
         impls["numba"] = (
             lambda p: kernels_numba.srelu_forward_numba(p["X"], *p["params"], p["channel_axis"]),
@@ -482,7 +447,7 @@ def write_csv(path: str, rows: list[dict[str, Any]], info: dict[str, str], notes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srelu_lib.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench_srelu.py", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", type=lambda s: int(float(s)), help="element counts (e.g. 1e6)")
     parser.add_argument("--large", action="store_true", help="add 1e8 elements (needs ~10 GB of RAM)")
     parser.add_argument("--quick", action="store_true", help="fast subset: 1e5 and 1e6, float32, 3 rounds")
@@ -507,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info()
     rows, notes = run(sizes, dtypes, layouts, repeats, not args.no_torch, args.impls, memory=not args.no_memory)
-    print("SReLU benchmark (python -m srelu_lib.bench)")
+    print("SReLU benchmark (python benchmarks/bench_srelu.py)")
     for key, value in info.items():
         print(f"  {key}: {value}")
     for note in notes:
