@@ -19,15 +19,14 @@ A Python port of MATLAB's custom-operation framework (``deep.DifferentiableFunct
 SymPy (``srelu_lib.symbolic``) and matplotlib are imported only when used.
 """
 
-from .autodiff import dlfeval, dlgradient
 from .arrays import DLArray, dims, dlarray, extractdata, finddim, stripdims
-from .function import BackwardError, DifferentiableFunction
-from .tape import saved_bytes
-from . import ops  # noqa: F401  (attaches the DLArray operators)
-from .srelu_function import SReLUFunction, srelu
+from .autodiff import dlfeval, dlgradient
 from .checks import GradcheckResult, gradcheck
+from .function import BackwardError, DifferentiableFunction
 from .ops.nn import crossentropy, dlconv, fullyconnect, leakyrelu, relu, softmax
 from .optim import adamupdate
+from .srelu_function import SReLUFunction, srelu
+from .tape import saved_bytes
 
 __version__ = "0.1.0"
 

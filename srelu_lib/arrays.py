@@ -18,10 +18,11 @@ As in MATLAB, a formatted array is always stored in the *canonical order*
 ``dims(dlarray(np.zeros((3, 4)), "TS"))`` is ``"ST"`` and the stored array has
 shape ``(4, 3)``.
 
-This module holds the array type and the label rules only.  Arithmetic on
-DLArrays is attached by :mod:`srelu_lib.ops.elementwise`, and tracing for
-automatic differentiation by :mod:`srelu_lib.tape`; a DLArray merely carries
-an opaque ``_trace`` slot those modules fill in.
+This module holds the array type and the label rules.  The arithmetic
+operators of a DLArray call the differentiable operations of
+:mod:`srelu_lib.ops.elementwise` (looked up when called, so this module does
+not import it), and tracing for automatic differentiation is done by
+:mod:`srelu_lib.tape`; a DLArray merely carries an opaque ``_trace`` slot.
 """
 
 from __future__ import annotations
@@ -178,13 +179,81 @@ class DLArray:
 
     __hash__ = object.__hash__  # identity hashing, as == is elementwise
 
-    # Comparisons carry no gradient: they return boolean NumPy arrays.
-    def __lt__(self, other): return self._data < np.asarray(other)
-    def __le__(self, other): return self._data <= np.asarray(other)
-    def __gt__(self, other): return self._data > np.asarray(other)
-    def __ge__(self, other): return self._data >= np.asarray(other)
-    def __eq__(self, other): return self._data == np.asarray(other)  # noqa: E704
-    def __ne__(self, other): return self._data != np.asarray(other)  # noqa: E704
+    # Comparisons return boolean NumPy arrays: constants, which carry no gradient.
+    def __lt__(self, other: Any) -> Any:
+        return self._data < np.asarray(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self._data <= np.asarray(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self._data > np.asarray(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self._data >= np.asarray(other)
+
+    def __eq__(self, other: Any) -> Any:  # elementwise, as in NumPy
+        return self._data == np.asarray(other)
+
+    def __ne__(self, other: Any) -> Any:
+        return self._data != np.asarray(other)
+
+    # Arithmetic, reductions and indexing are differentiable operations of
+    # srelu_lib.ops.elementwise, looked up when called (that module imports this one).
+    def __add__(self, other: Any) -> DLArray:
+        return _elementwise().add(self, other)
+
+    def __radd__(self, other: Any) -> DLArray:
+        return _elementwise().add(other, self)
+
+    def __sub__(self, other: Any) -> DLArray:
+        return _elementwise().subtract(self, other)
+
+    def __rsub__(self, other: Any) -> DLArray:
+        return _elementwise().subtract(other, self)
+
+    def __mul__(self, other: Any) -> DLArray:
+        return _elementwise().multiply(self, other)
+
+    def __rmul__(self, other: Any) -> DLArray:
+        return _elementwise().multiply(other, self)
+
+    def __truediv__(self, other: Any) -> DLArray:
+        return _elementwise().divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> DLArray:
+        return _elementwise().divide(other, self)
+
+    def __neg__(self) -> DLArray:
+        return _elementwise().negative(self)
+
+    def __pos__(self) -> DLArray:
+        return self
+
+    def __pow__(self, exponent: float) -> DLArray:
+        return _elementwise().power(self, exponent)
+
+    def __getitem__(self, index: Any) -> DLArray:
+        return _elementwise().getitem(self, index)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> DLArray:
+        """Sum over ``axis`` (all axes by default), differentiably; see :func:`srelu_lib.ops.sum`."""
+        return _elementwise().sum(self, axis, keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> DLArray:
+        """Mean over ``axis`` (all axes by default), differentiably; see :func:`srelu_lib.ops.mean`."""
+        return _elementwise().mean(self, axis, keepdims)
+
+    def reshape(self, *shape: Any) -> DLArray:
+        """``X.reshape(2, 3)`` or ``X.reshape((2, 3))``, differentiably; see :func:`srelu_lib.ops.reshape`."""
+        return _elementwise().reshape(self, shape[0] if len(shape) == 1 and np.ndim(shape[0]) else shape)
+
+
+def _elementwise() -> Any:
+    """The module :mod:`srelu_lib.ops.elementwise` (imported on first use: it imports this module)."""
+    from .ops import elementwise
+
+    return elementwise
 
 
 def dlarray(data: Any, fmt: str = "") -> DLArray:

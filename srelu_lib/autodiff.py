@@ -10,7 +10,8 @@ up gradients of values that were used more than once.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -151,14 +152,14 @@ def _reverse_sweep(tape: Tape, loss: DLArray, wrt_ids: set[int]) -> dict[int, np
             continue
         dLdY = [
             grads[i] if i in grads else np.zeros(shape, dtype)
-            for i, (shape, dtype) in zip(node.output_ids, node.output_meta)
+            for i, (shape, dtype) in zip(node.output_ids, node.output_meta, strict=True)
         ]
         for i in node.output_ids:  # outputs are done; keep only what the caller asked for
             if i not in wrt_ids:
                 grads.pop(i, None)
         input_grads = node.function.backward_checked(node, dLdY, compute)
-        for input_id, g in zip(node.input_ids, input_grads):
-            if g is None:
+        for input_id, g in zip(node.input_ids, input_grads, strict=True):
+            if g is None or input_id is None:
                 continue
             if input_id in grads:
                 grads[input_id] = grads[input_id] + g

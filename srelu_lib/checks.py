@@ -31,13 +31,16 @@ kink: it is left out of the comparison and counted in
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from numbers import Real
+from typing import Any
 
 import numpy as np
 
-from .autodiff import dlfeval, dlgradient
 from .arrays import DLArray, extractdata, stripdims
+from .autodiff import dlfeval, dlgradient
 
 __all__ = ["gradcheck", "GradcheckResult"]
 
@@ -150,7 +153,9 @@ def gradcheck(
     if not callable(fn):
         raise TypeError(f"fn must be callable (a DifferentiableFunction or a function); got {type(fn).__name__}")
     for name, value in (("eps", eps), ("rtol", rtol), ("atol", atol), ("kink_tol", kink_tol)):
-        if not np.isscalar(value) or not np.isfinite(value) or value < 0 or (name == "eps" and value == 0):
+        if not isinstance(value, (Real, np.floating, np.integer)) or isinstance(value, bool) or not (
+            math.isfinite(value) and value >= 0 and (name != "eps" or value > 0)
+        ):
             raise ValueError(f"{name} must be a finite {'positive' if name == 'eps' else 'non-negative'} "
                              f"number; got {value!r}")
     inputs = tuple(_as_float64(x) for x in inputs)
@@ -195,7 +200,7 @@ def gradcheck(
         n = np.zeros_like(x)
         kink = np.zeros(x.shape, dtype=bool)
         for j in np.ndindex(x.shape):
-            step = eps * max(1.0, abs(x[j]))
+            step = eps * max(1.0, abs(float(x[j])))
             xp, xm = x.copy(), x.copy()
             xp[j] += step
             xm[j] -= step
@@ -211,7 +216,7 @@ def gradcheck(
 
     ok = True
     max_abs, max_rel = [], []
-    for a, n, kink in zip(analytic, numerical, at_kink):
+    for a, n, kink in zip(analytic, numerical, at_kink, strict=True):
         keep = ~kink
         err = np.abs(a - n)[keep]
         if err.size:

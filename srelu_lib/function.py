@@ -27,7 +27,8 @@ in any error.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -107,16 +108,23 @@ class DifferentiableFunction:
         self.num_memory_values = int(num_memory_values)
 
     # -- the two methods a subclass writes ------------------------------------
-    def forward(self, *inputs: np.ndarray) -> Any:
+    # (*args, **kwargs) signatures: each subclass declares its own arguments.
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, X1, ..., XN)")
 
-    def backward(self, *args: Any) -> Any:
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
             f"{type(self).__name__} must define backward(self, dLdY..., compute_gradients, ...)"
         )
 
     # -- what the framework does around them ----------------------------------
-    def __call__(self, *inputs: Any) -> DLArray | tuple[DLArray, ...]:
+    def __call__(self, *inputs: Any) -> Any:
+        """Run ``forward`` on the inputs' data and record the call on the active tape.
+
+        Returns:
+            One unformatted :class:`~srelu_lib.DLArray` when ``num_outputs`` is 1,
+            otherwise a tuple of ``num_outputs`` of them.
+        """
         name = type(self).__name__
         if not inputs:
             raise TypeError(f"{name}: called with no inputs")
@@ -179,8 +187,8 @@ class DifferentiableFunction:
             raise BackwardError(
                 f"{name}.backward returned {len(grads)} value(s); expected {n}, one per input in input order"
             )
-        checked = []
-        for i, (g, wanted, (shape, dtype)) in enumerate(zip(grads, compute_gradients, node.input_meta)):
+        checked: list[np.ndarray | None] = []
+        for i, (g, wanted, (shape, dtype)) in enumerate(zip(grads, compute_gradients, node.input_meta, strict=True)):
             if not wanted:
                 checked.append(None)  # not requested: whatever came back is ignored
                 continue

@@ -6,6 +6,7 @@ moment estimation) over a whole nested parameter structure.
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 from typing import Any
 
@@ -18,7 +19,7 @@ __all__ = ["adamupdate"]
 
 
 def _check_rate(value: Any, name: str, *, low: float, high: float | None = None, open_low: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)) or not math.isfinite(value):
         raise ValueError(f"adamupdate: {name} must be a finite real number; got {value!r}")
     value = float(value)
     too_low = value <= low if open_low else value < low

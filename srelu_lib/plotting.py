@@ -20,7 +20,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def _default_x(tl: float, tr: float, x: Any = None) -> np.ndarray:
 
 def _check_params(tl: Any, al: Any, tr: Any, ar: Any) -> tuple[float, float, float, float]:
     values = []
-    for name, value in zip(_PARAM_NAMES, (tl, al, tr, ar)):
+    for name, value in zip(_PARAM_NAMES, (tl, al, tr, ar), strict=True):
         try:
             values.append(float(value))
         except (TypeError, ValueError):
@@ -78,8 +79,8 @@ def srelu_curve(
         >>> y.tolist(), dydx.tolist()
         ([-1.2, 0.0, 5.0], [0.2, 1.0, 2.0])
     """
-    from .autodiff import dlfeval, dlgradient
     from .arrays import dlarray, extractdata
+    from .autodiff import dlfeval, dlgradient
     from .srelu_function import srelu
 
     tl, al, tr, ar = _check_params(tl, al, tr, ar)

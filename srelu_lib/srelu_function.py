@@ -95,7 +95,8 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -155,7 +156,7 @@ class SReLUFunction(DifferentiableFunction):
                 f"dimension(s); got shape {X.shape}"
             )
         num_channels = X.shape[self.channel_axis]
-        for name, p in zip(PARAMETER_NAMES, (tl, al, tr, ar)):
+        for name, p in zip(PARAMETER_NAMES, (tl, al, tr, ar), strict=True):
             _check_parameter(name, p, num_channels)
         return srelu_forward(X, tl, al, tr, ar, self.channel_axis)
 
@@ -229,7 +230,7 @@ def srelu(X: DLArray, tl: Any, al: Any, tr: Any, ar: Any) -> DLArray:
     if "C" not in fmt:
         raise ValueError(f"srelu needs a formatted DLArray with a 'C' label as X; X has format {fmt!r}")
     num_channels = X.shape[fmt.index("C")]
-    for name, p in zip(PARAMETER_NAMES, (tl, al, tr, ar)):
+    for name, p in zip(PARAMETER_NAMES, (tl, al, tr, ar), strict=True):
         _check_parameter(name, p, num_channels)
     fcn = SReLUFunction(fmt)
     Y = fcn(X, tl, al, tr, ar)

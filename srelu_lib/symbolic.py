@@ -25,7 +25,8 @@ returns NaN there; compare the two on finite data.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import sympy
@@ -136,7 +137,7 @@ def derivatives() -> dict:
     s = symbols()
     y = srelu_piecewise()
     result = {}
-    for name, var in zip(("x", "tl", "al", "tr", "ar"), tuple(s)):
+    for name, var in zip(("x", "tl", "al", "tr", "ar"), tuple(s), strict=True):
         pieces: list = []
         for expr, cond in y.args:
             value = sympy.expand(sympy.diff(expr, var))

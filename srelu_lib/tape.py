@@ -14,22 +14,23 @@ done by :mod:`srelu_lib.autodiff`.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 __all__ = ["Trace", "Node", "Tape", "current_tape", "saved_bytes"]
 
 _ids = itertools.count(1)
-_active: list["Tape"] = []
+_active: list[Tape] = []
 
 
 @dataclass(frozen=True, slots=True)
 class Trace:
     """Identity of a traced value: the tape it lives on and a unique id."""
 
-    tape: "Tape"
+    tape: Tape
     id: int
 
 
@@ -89,7 +90,7 @@ class Tape:
                 seen[id(array)] = array.nbytes
         return sum(seen.values())
 
-    def __enter__(self) -> "Tape":
+    def __enter__(self) -> Tape:
         self.active = True
         _active.append(self)
         return self

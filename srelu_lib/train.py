@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
-from .autodiff import dlfeval
 from .arrays import DLArray, dlarray, extractdata
+from .autodiff import dlfeval
 from .optim import adamupdate
 
 __all__ = ["minibatches", "onehot", "accuracy", "train", "TrainingHistory", "IterationInfo"]

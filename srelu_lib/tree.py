@@ -11,7 +11,8 @@ everything else (a DLArray, an ndarray, a number, ``None``) is a *leaf*.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = ["tree_map", "tree_leaves", "is_container"]
 
@@ -23,7 +24,7 @@ def is_container(x: Any) -> bool:
 
 def _rebuild(template: Any, children: Sequence[Any]) -> Any:
     if isinstance(template, dict):
-        return type(template)(zip(template.keys(), children))
+        return type(template)(zip(template.keys(), children, strict=True))
     if isinstance(template, tuple) and hasattr(template, "_fields"):  # namedtuple
         return type(template)(*children)
     return type(template)(children)
@@ -42,7 +43,7 @@ def _walk(
 ) -> Any:
     first = trees[0]
     if not is_container(first):
-        for other, name in zip(trees[1:], names[1:]):
+        for other, name in zip(trees[1:], names[1:], strict=True):
             if is_container(other):
                 raise ValueError(
                     f"{name}{path} is {_describe(other)} but {names[0]}{path} is {_describe(first)}; "
@@ -55,7 +56,7 @@ def _walk(
 
     if isinstance(first, dict):
         keys = list(first.keys())
-        for other, name in zip(trees[1:], names[1:]):
+        for other, name in zip(trees[1:], names[1:], strict=True):
             if not isinstance(other, dict):
                 raise ValueError(
                     f"{name}{path} is {_describe(other)} but {names[0]}{path} is {_describe(first)}; "
@@ -73,7 +74,7 @@ def _walk(
             for k in keys
         ]
     else:
-        for other, name in zip(trees[1:], names[1:]):
+        for other, name in zip(trees[1:], names[1:], strict=True):
             if not isinstance(other, (list, tuple)) or len(other) != len(first):
                 raise ValueError(
                     f"{name}{path} is {_describe(other)} but {names[0]}{path} is {_describe(first)}; "

@@ -57,7 +57,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
@@ -292,7 +293,7 @@ def _layout(X: np.ndarray, channel_axis: int | None) -> tuple[int, int, int]:
 def _channel_params(params: Sequence[Any], C: int, dtype: np.dtype) -> tuple[list[np.ndarray], np.ndarray]:
     names = ("tl", "al", "tr", "ar")
     out = []
-    for name, p in zip(names, params):
+    for name, p in zip(names, params, strict=True):
         a = np.asarray(p, dtype=dtype).reshape(-1)
         if a.size not in (1, C):
             raise ValueError(f"{name} must have 1 or C = {C} elements; got {a.size}")

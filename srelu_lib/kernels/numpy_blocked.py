@@ -67,8 +67,9 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -280,7 +281,7 @@ def _as_params(params: Sequence[Any], dtype: np.dtype) -> list[np.ndarray]:
 
 def _check_channel_axis(X: np.ndarray, channel_axis: int | None, params: Sequence[np.ndarray]) -> int | None:
     if channel_axis is None:
-        for name, p in zip(("tl", "al", "tr", "ar"), params):
+        for name, p in zip(("tl", "al", "tr", "ar"), params, strict=True):
             if p.size != 1:
                 raise ValueError(f"{name} must have 1 element when channel_axis is None; got {p.size}")
         return None
@@ -288,7 +289,7 @@ def _check_channel_axis(X: np.ndarray, channel_axis: int | None, params: Sequenc
         raise ValueError(f"channel_axis must be an axis of X (ndim {X.ndim}); got {channel_axis}")
     channel_axis %= X.ndim
     C = X.shape[channel_axis]
-    for name, p in zip(("tl", "al", "tr", "ar"), params):
+    for name, p in zip(("tl", "al", "tr", "ar"), params, strict=True):
         if p.size not in (1, C):
             raise ValueError(f"{name} must have 1 or C = {C} elements; got {p.size}")
     return channel_axis
@@ -481,8 +482,8 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         for part in _map_groups(run, list(plan.blocks()), workers):
             sums4 += part
     sums = [sums4[k] if want[k + 1] else None for k in range(4)]
-    gradients = []
-    for k, (acc, original) in enumerate(zip(sums, originals)):
+    gradients: list[np.ndarray | None] = []
+    for k, (acc, original) in enumerate(zip(sums, originals, strict=True)):
         if acc is None:
             gradients.append(None)
             continue
@@ -533,9 +534,10 @@ def _backward_blocks(plan: _Plan, blocks: list, x_flat: np.ndarray, dy_flat: np.
                     sums4 += part_out
                     continue
             if not fast or parts is None:  # non-finite data in this block: the exact formulas
-                products = _exact_backward(dy, x, *ops, want, dx)
+                tl, al, tr, ar = ops
+                products = _exact_backward(dy, x, tl, al, tr, ar, want, dx)
                 parts = [plan.partial(p, key) if p is not None else None for p in products]
-            for acc, part in zip(sums, parts):
+            for acc, part in zip(sums, parts, strict=True):
                 if acc is not None:
                     plan.accumulate(acc, part, key)
     return sums4

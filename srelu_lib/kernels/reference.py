@@ -9,7 +9,8 @@ NaN.  They are the ``"reference"`` backend of :func:`srelu_lib.kernels.set_backe
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,10 @@ def srelu_forward_reference(
     """SReLU of a plain array: the forward pass, region by region (the tested reference).
 
     The straightforward vectorized version, kept as the definition the fast
-    kernels are tested against; :func:`srelu_lib.kernels.srelu_forward` computes the same
-    values faster.  :func:`srelu` is the differentiable version for DLArrays.  The computation is in ``X``'s dtype (parameters are
-    cast to it).
+    kernels are tested against; :func:`srelu_lib.kernels.srelu_forward`
+    computes the same values faster, and :func:`srelu_lib.srelu` is the
+    differentiable version for DLArrays.  The computation is in ``X``'s dtype
+    (parameters are cast to it).
 
     Args:
         X: the input, a float32 or float64 array.

@@ -1,10 +1,9 @@
-"""Array arithmetic as differentiable operations, and the DLArray operators that use them.
+"""Array arithmetic as differentiable operations: what the DLArray operators call.
 
 Each operation below is a :class:`~srelu_lib.DifferentiableFunction` subclass
 with its forward and backward side by side - the library follows the lesson of
-the book.  At the end of the module the operators of :class:`~srelu_lib.DLArray`
-(``+ - * / ** -x``, ``sum``, ``mean``, indexing) are attached to these
-operations, the way HIPS autograd attaches its primitives to its array box.
+the book.  The operators of :class:`~srelu_lib.DLArray` (``+ - * / ** -x``,
+``sum``, ``mean``, indexing) call the functions at the end of this module.
 
 Formats in binary operations follow MATLAB: two formatted operands are aligned
 by label (``"CB"`` meets ``"SSCB"`` as a ``(1, 1, C, B)`` array), a formatted and
@@ -86,7 +85,7 @@ class Add(DifferentiableFunction):
         return A + B, _meta(A, B)
 
     def backward(self, dLdY, compute_gradients, meta):
-        return tuple(unbroadcast(dLdY, s, d) if c else None for c, (s, d) in zip(compute_gradients, meta))
+        return tuple(unbroadcast(dLdY, s, d) if c else None for c, (s, d) in zip(compute_gradients, meta, strict=True))
 
 
 class Subtract(DifferentiableFunction):
@@ -266,7 +265,7 @@ def _expand_to(X: DLArray, fmt: str) -> DLArray:
     if X._fmt == fmt:
         return X
     shape, used = [], {label: 0 for label in LABELS}
-    dims_of = {label: [n for n, lab in zip(X.shape, X._fmt) if lab == label] for label in LABELS}
+    dims_of = {label: [n for n, lab in zip(X.shape, X._fmt, strict=True) if lab == label] for label in LABELS}
     for label in fmt:
         k = used[label]
         shape.append(dims_of[label][k] if k < len(dims_of[label]) else 1)
@@ -389,25 +388,8 @@ def relabel(X: DLArray, fmt: str) -> DLArray:
     return _label(X, canonical)
 
 
-def _getitem(X: DLArray, index: Any) -> DLArray:
+def getitem(X: DLArray, index: Any) -> DLArray:
+    """``X[index]`` (differentiable; a DLArray index is used as its data)."""
     if isinstance(index, DLArray):
         index = index._data
     return GetItem(index)(X)
-
-
-# --- attach the operators to DLArray ----------------------------------------------
-DLArray.__add__ = lambda self, other: add(self, other)
-DLArray.__radd__ = lambda self, other: add(other, self)
-DLArray.__sub__ = lambda self, other: subtract(self, other)
-DLArray.__rsub__ = lambda self, other: subtract(other, self)
-DLArray.__mul__ = lambda self, other: multiply(self, other)
-DLArray.__rmul__ = lambda self, other: multiply(other, self)
-DLArray.__truediv__ = lambda self, other: divide(self, other)
-DLArray.__rtruediv__ = lambda self, other: divide(other, self)
-DLArray.__neg__ = negative
-DLArray.__pos__ = lambda self: self
-DLArray.__pow__ = power
-DLArray.__getitem__ = _getitem
-DLArray.sum = sum
-DLArray.mean = mean
-DLArray.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 and np.ndim(shape[0]) else shape)

@@ -180,7 +180,7 @@ def conv_padding(
             raise ValueError(f"dlconv: padding must be 'same', 'valid', an int or a tuple of ints; got {padding!r}")
         sh, sw = _pair(stride, "stride")
         pads = []
-        for n, k, s in zip(input_size, kernel_size, (sh, sw)):
+        for n, k, s in zip(input_size, kernel_size, (sh, sw), strict=True):
             total = max((-(-n // s) - 1) * s + k - n, 0)
             pads += [total // 2, total - total // 2]
         return tuple(pads)  # type: ignore[return-value]
@@ -188,7 +188,7 @@ def conv_padding(
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in values):
         raise ValueError(f"dlconv: padding must hold non-negative ints; got {padding!r}")
     if len(values) == 1:
-        return (int(values[0]),) * 4  # type: ignore[return-value]
+        return (int(values[0]),) * 4
     if len(values) == 2:
         return (int(values[0]), int(values[0]), int(values[1]), int(values[1]))
     if len(values) == 4:
@@ -312,7 +312,7 @@ def dlconv(
     stride = _pair(stride, "stride")
     if min(stride) < 1:
         raise ValueError(f"dlconv: stride must be >= 1; got {stride}")
-    pads = conv_padding(X.shape[:2], K.shape[:2], padding, stride)
+    pads = conv_padding((X.shape[0], X.shape[1]), (K.shape[0], K.shape[1]), padding, stride)
     Hp, Wp = X.shape[0] + pads[0] + pads[1], X.shape[1] + pads[2] + pads[3]
     if K.shape[0] > Hp or K.shape[1] > Wp:
         raise ValueError(
