@@ -202,7 +202,7 @@ def test_glue_stores_what_myst_nb_glue_stores(monkeypatch):
     ours = _captured_display(monkeypatch, IPython_display, "display")
     theirs = _captured_display(monkeypatch, myst_glue, "ipy_display")
     for display in (False, True):
-        assert plotting.glue("ratio", 0.125, display=display) == 0.125
+        assert plotting.glue("ratio", 0.125, display=display) is None
         myst_glue.glue("ratio", 0.125, display=display)
     assert ours == theirs
     assert ours[0] == ({"application/papermill.record/text/plain": "0.125"},
@@ -212,9 +212,9 @@ def test_glue_stores_what_myst_nb_glue_stores(monkeypatch):
 def test_glue_turns_numpy_scalars_into_python_numbers(monkeypatch):
     IPython_display = pytest.importorskip("IPython.display")
     calls = _captured_display(monkeypatch, IPython_display, "display")
-    assert type(plotting.glue("x", np.float32(0.5))) is float
-    assert plotting.glue("n", np.array(3)) == 3
-    assert plotting.glue("ok", np.bool_(True)) is True
+    plotting.glue("x", np.float32(0.5))
+    plotting.glue("n", np.array(3))
+    plotting.glue("ok", np.bool_(True))
     texts = [list(data.values())[0] for data, _ in calls]
     assert texts == ["0.5", "3", "True"]  # not "np.float32(0.5)": {glue:text} can format these
 

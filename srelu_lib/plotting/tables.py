@@ -33,7 +33,7 @@ __all__ = ["glue", "print_table", "source_text", "read_benchmark", "benchmark_ro
 _GLUE_PREFIX = "application/papermill.record/"
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
+def glue(name: str, value: Any, display: bool = False) -> None:
     """Store ``value`` in the notebook under ``name`` for the prose, as myst-nb's ``glue`` does.
 
     Use it for every number the text states: the chapter's markdown writes
@@ -51,16 +51,14 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         value: a number (Python or NumPy scalar), a bool or a str.
         display: also show the value as the cell's output (default: stored only).
 
-    Returns:
-        The value as a Python object, so ``ratio = glue("ratio", a / b)`` works.
+    It returns nothing, so a cell that ends with a ``glue`` call prints nothing more.
 
     Raises:
         TypeError: ``value`` is not a scalar number, bool or str.
         ValueError: ``name`` is empty or contains whitespace or a colon.
 
     Example:
-        >>> glue("ratio", np.float64(0.25))  # in a notebook, also stores the value
-        0.25
+        >>> glue("ratio", np.float64(0.25))  # stored in the notebook as 0.25
     """
     if not isinstance(name, str) or not name or any(c.isspace() for c in name) or ":" in name:
         raise ValueError(f"glue name must be a non-empty string without spaces or ':'; got {name!r}")
@@ -77,7 +75,6 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     prefix = "" if display else _GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
     ipython_display({prefix + key: data for key, data in bundle.items()}, raw=True, metadata=metadata)
-    return value
 
 
 def _cell(value: Any, spec: str | None) -> str:
