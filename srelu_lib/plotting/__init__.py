@@ -1,11 +1,13 @@
 """The book's figures, tables and glued numbers: the plumbing its chapters call instead of repeating it.
 
-- :mod:`~srelu_lib.plotting.activation`: SReLU's curves, its derivative and
-  the interactive explorer (values computed by the library itself);
-- :mod:`~srelu_lib.plotting.figures`: the other figures (curves,
-  gradient-check errors, training results, timings against a floor);
-- :mod:`~srelu_lib.plotting.tables`: :func:`glue` (numbers for the prose),
-  aligned text tables, source listings without docstrings, benchmark files.
+- ``activation``: SReLU's curves, its derivative and the interactive
+  explorer (values computed by the library itself);
+- ``figures``: the other figures (curves, gradient-check errors, training
+  results, timings against a floor);
+- ``tables``: :func:`glue` (numbers for the prose), aligned text tables,
+  source listings without docstrings, benchmark files.
+
+All of them are importable from ``srelu_lib.plotting`` itself.
 
 matplotlib, ipywidgets and IPython are imported inside the functions that
 need them: ``import srelu_lib`` never imports this package, and importing

@@ -321,8 +321,8 @@ def plot_against_floors(times: Mapping[str, tuple[float, float]], forward_floors
         title: a title above both panels.
 
     Returns:
-        The Figure: two log-scale panels; in each, the darker bar divides by the
-        first floor and the lighter bar by the second; 1 is the floor.
+        The Figure with two log-scale panels.  In each, the darker bar divides
+        by the first floor and the lighter bar by the second; 1 is the floor.
     """
     import matplotlib.pyplot as plt
 
