@@ -50,7 +50,7 @@ def test_plot_srelu_draws_one_curve_per_setting_with_library_values():
     fig = plotting.plot_srelu(settings, x=x)
     lines = fig.axes[0].lines
     assert len(lines) == 2 * len(settings) + 1  # curves, threshold markers, identity
-    for line, (tl, al, tr, ar) in zip(lines, [settings[0], (-0.5, 0.0, 0.5, 1.0)]):
+    for line, (tl, al, tr, ar) in zip(lines[:2], [settings[0], (-0.5, 0.0, 0.5, 1.0)], strict=True):
         np.testing.assert_allclose(line.get_xdata(), x)
         np.testing.assert_allclose(line.get_ydata(), textbook_srelu(x, tl, al, tr, ar), rtol=1e-12)
     markers = lines[2]
