@@ -1,13 +1,9 @@
-"""The book's SReLU figures and its interactive explorer (matplotlib, ipywidgets).
+"""SReLU's curves, its derivative and the interactive explorer (matplotlib, ipywidgets).
 
-Every value drawn here is computed by the library itself - the forward pass
+Every value drawn here is computed by the library itself: the forward pass
 by :func:`srelu_lib.srelu` and the derivative by :func:`~srelu_lib.dlfeval`
-with :func:`~srelu_lib.dlgradient`, i.e. by ``SReLUFunction.backward`` - so a
+with :func:`~srelu_lib.dlgradient`, that is by ``SReLUFunction.backward``.  A
 figure shows what the code does, not what a second copy of the formula does.
-
-matplotlib and ipywidgets are imported inside the functions that need them:
-``import srelu_lib`` never imports this module, and importing
-``srelu_lib.plotting`` alone does not require either package.
 
 Example:
     >>> import matplotlib
@@ -21,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,9 +75,9 @@ def srelu_curve(
         >>> y.tolist(), dydx.tolist()
         ([-1.2, 0.0, 5.0], [0.2, 1.0, 2.0])
     """
-    from .arrays import dlarray, extractdata
-    from .autodiff import dlfeval, dlgradient
-    from .srelu_function import srelu
+    from ..arrays import dlarray, extractdata
+    from ..autodiff import dlfeval, dlgradient
+    from ..srelu_function import srelu
 
     tl, al, tr, ar = _check_params(tl, al, tr, ar)
     x = _default_x(tl, tr, x)
@@ -89,7 +85,7 @@ def srelu_curve(
 
     def value_and_slope(X):
         Y = srelu(X, tl, al, tr, ar)
-        return Y, dlgradient(Y.sum(), X)
+        return Y, dlgradient(cast(Any, Y).sum(), X)  # sum() is attached to DLArray at run time
 
     Y, dYdX = dlfeval(value_and_slope, X)
     return x, np.asarray(extractdata(Y)).reshape(-1), np.asarray(extractdata(dYdX)).reshape(-1)
