@@ -211,3 +211,36 @@ def test_missing_jax_gives_an_import_error_naming_the_extra():
     assert result.returncode != 0
     assert "ImportError: srelu_lib.jax needs JAX" in result.stderr
     assert "pip install 'srelu_lib[jax]'" in result.stderr
+
+
+# --- the digits model ------------------------------------------------------------------------
+def test_digits_model_trains_like_srelu_lib():
+    from srelu_lib import extractdata
+    from srelu_lib.digits import initialize_parameters, load_digits_split, model_loss
+    from srelu_lib.jax import digits
+    from srelu_lib.train import minibatches, onehot, train
+
+    data = load_digits_split()
+    T_train = onehot(data.y_train, 10, np.float64)
+    initial = initialize_parameters(np.random.default_rng(1))
+    reference = []
+
+    def record(info):
+        reference.append((info.loss, info.params))
+        return info.iteration == 4
+
+    train(model_loss, initial, data.X_train, T_train, epochs=1, batch_size=32, learn_rate=0.003, seed=1,
+          x_format="SSCB", callback=record)
+    with jax.enable_x64(True):
+        params = digits.from_srelu_lib(initial)
+        avg_g = jax.tree.map(jnp.zeros_like, params)
+        avg_sq_g = jax.tree.map(jnp.zeros_like, params)
+        batches = minibatches(data.X_train, T_train, 32, seed=np.random.default_rng(1))
+        for t, ((loss_ref, params_ref), (X, T)) in enumerate(zip(reference, batches, strict=False), start=1):
+            params, avg_g, avg_sq_g, loss = digits.train_step(params, avg_g, avg_sq_g, jnp.float64(t),
+                                                              jnp.asarray(X), jnp.asarray(T))
+            assert abs(float(loss) - loss_ref) < 1e-12
+            for group, entries in params_ref.items():
+                for name, value in entries.items():
+                    np.testing.assert_allclose(params[group][name], extractdata(value), rtol=0, atol=1e-12)
+    assert len(reference) == 4

@@ -277,3 +277,36 @@ def test_missing_torch_gives_an_import_error_naming_the_extra():
     assert result.returncode != 0
     assert "ImportError: srelu_lib.torch needs PyTorch" in result.stderr
     assert "pip install 'srelu_lib[torch]'" in result.stderr
+
+
+# --- the digits model ------------------------------------------------------------------------
+def test_digits_net_trains_like_srelu_lib():
+    from srelu_lib import extractdata
+    from srelu_lib.digits import initialize_parameters, load_digits_split, model_loss
+    from srelu_lib.torch.digits import DigitsNet, images_to_nchw, train_step
+    from srelu_lib.train import minibatches, onehot, train
+
+    data = load_digits_split()
+    initial = initialize_parameters(np.random.default_rng(1))
+    net = DigitsNet.from_srelu_lib(initial)
+    roundtrip = net.srelu_lib_parameters()
+    for group, entries in initial.items():
+        for name, value in entries.items():
+            np.testing.assert_array_equal(roundtrip[group][name], extractdata(value))
+    reference = []
+
+    def record(info):
+        reference.append((info.loss, info.params))
+        return info.iteration == 4
+
+    train(model_loss, initial, data.X_train, onehot(data.y_train, 10, np.float64), epochs=1, batch_size=32,
+          learn_rate=0.003, seed=1, x_format="SSCB", callback=record)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.003)
+    batches = minibatches(data.X_train, data.y_train, 32, seed=np.random.default_rng(1))
+    for (loss_ref, params_ref), (X, y) in zip(reference, batches, strict=False):
+        assert abs(train_step(net, optimizer, images_to_nchw(X), torch.from_numpy(y)) - loss_ref) < 1e-12
+        params = net.srelu_lib_parameters()
+        for group, entries in params_ref.items():
+            for name, value in entries.items():
+                np.testing.assert_allclose(params[group][name], extractdata(value), rtol=0, atol=1e-12)
+    assert len(reference) == 4
