@@ -14,7 +14,7 @@ import srelu_lib.torch as st
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 
-IMPLEMENTATIONS = {"custom_op": st.srelu, "autograd.Function": st.srelu_function}
+IMPLEMENTATIONS = {"autograd.Function": st.srelu, "custom_op": st.srelu_custom_op}
 
 
 def torch_answer(fn, case, **kwargs):
@@ -79,24 +79,22 @@ def test_values_at_the_thresholds_take_the_outer_pieces():
 
 
 # --- what autograd asks for ----------------------------------------------------------------
-@pytest.mark.parametrize("module", ["function", "library"])
-def test_backward_computes_only_the_needed_gradients(module, monkeypatch):
-    import importlib
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_backward_computes_only_the_needed_gradients(implementation, monkeypatch):
+    from srelu_lib.torch import function  # both versions run SReLUFunction.backward
 
-    target = importlib.import_module(f"srelu_lib.torch.{module}")
     seen = []
-    original = target.srelu_backward
+    original = function.srelu_backward
 
     def spy(*args):
         seen.append(tuple(bool(f) for f in args[-1]))
         return original(*args)
 
-    monkeypatch.setattr(target, "srelu_backward", spy)
-    fn = st.srelu if module == "library" else st.srelu_function
+    monkeypatch.setattr(function, "srelu_backward", spy)
     x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     params = [torch.full((3,), v, dtype=torch.float64) for v in (-0.5, 0.1, 0.5, 2.0)]
     params[2].requires_grad_()
-    grads = torch.autograd.grad(fn(x, *params).sum(), [x, params[2]])
+    grads = torch.autograd.grad(IMPLEMENTATIONS[implementation](x, *params).sum(), [x, params[2]])
     assert seen == [(True, False, False, True, False)]
     assert grads[1].shape == (3,)
 
@@ -163,11 +161,13 @@ def test_opcheck(layout):
     assert all(status == "SUCCESS" for status in result.values()), result
 
 
-def test_torch_compile_matches_eager_without_graph_breaks():
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_torch_compile_matches_eager_without_graph_breaks(implementation):
     torch._dynamo.reset()
+    fn = IMPLEMENTATIONS[implementation]
 
     def loss(x, tl, al, tr, ar):
-        return st.srelu(x, tl, al, tr, ar, channel_dim=-1).square().sum()
+        return fn(x, tl, al, tr, ar, channel_dim=-1).square().sum()
 
     compiled = torch.compile(loss, fullgraph=True)
     case = make_case("NHWC", np.float32, "(C,)", seed=5, crossed=True)
@@ -181,11 +181,28 @@ def test_torch_compile_matches_eager_without_graph_breaks():
         torch.testing.assert_close(g, e)
 
 
+def test_torch_compile_traces_the_function_and_keeps_the_custom_op_opaque():
+    graphs = []
+
+    def record(gm, example_inputs):
+        graphs.append([str(node.target) for node in gm.graph.nodes if node.op == "call_function"])
+        return gm.forward
+
+    x = torch.randn(2, 3, 4)
+    params = [torch.full((4,), v) for v in (-0.5, 0.1, 0.5, 2.0)]
+    for fn in (st.srelu_custom_op, st.srelu):
+        torch._dynamo.reset()
+        torch.compile(lambda x, *p, fn=fn: fn(x, *p, channel_dim=-1), backend=record, fullgraph=True)(x, *params)
+    opaque, traced = graphs
+    assert opaque == ["srelu_lib.srelu.default"]
+    assert "srelu_lib.srelu.default" not in traced and any("where" in target for target in traced)
+
+
 def test_vmap_of_the_autograd_function():
     x = torch.randn(4, 2, 3, dtype=torch.float64)
     params = [torch.full((3,), v, dtype=torch.float64) for v in (-0.5, 0.1, 0.5, 2.0)]
-    batched = torch.func.vmap(lambda xi: st.srelu_function(xi, *params, channel_dim=-1))(x)
-    torch.testing.assert_close(batched, st.srelu_function(x, *params, channel_dim=-1))
+    batched = torch.func.vmap(lambda xi: st.srelu(xi, *params, channel_dim=-1))(x)
+    torch.testing.assert_close(batched, st.srelu(x, *params, channel_dim=-1))
 
 
 # --- bad input -----------------------------------------------------------------------------

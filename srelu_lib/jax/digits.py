@@ -1,9 +1,9 @@
-"""The book's digit classifier in JAX, in MATLAB's layout: no conversion needed.
+"""The book's digit classifier in JAX, in MATLAB's layout: nothing to convert.
 
-JAX lets a convolution name its layouts (``dimension_numbers``), so the network
-of :mod:`srelu_lib.digits` runs here on the very same arrays: images
-``(H, W, C, B)``, filters ``(KH, KW, C, F)``, SReLU with ``channel_axis=2``, and
-a dense layer on the row-major flattening ``(H W F, B)``, exactly as
+JAX lets a convolution name its layouts (``dimension_numbers``), so the
+network of :mod:`srelu_lib.digits` runs here on the very same arrays: images
+``(H, W, C, B)``, filters ``(KH, KW, C, F)``, SReLU with ``channel_axis=2``,
+and a dense layer on the row-major flattening ``(H W F, B)``, exactly as
 srelu_lib's ``fullyconnect``.  The parameters are a plain dict (a pytree) of
 JAX arrays with srelu_lib's structure; :func:`adam_update` is MATLAB's
 ``adamupdate`` over that pytree.
@@ -26,49 +26,81 @@ __all__ = ["from_srelu_lib", "model", "loss", "adam_update", "train_step"]
 
 
 def from_srelu_lib(parameters: dict[str, Any]) -> dict[str, Any]:
-    """srelu_lib's parameter dict (DLArrays or arrays) as a pytree of JAX arrays (same layouts)."""
+    """srelu_lib's parameter dict as a pytree of JAX arrays (same layouts)."""
     return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)), parameters)
 
 
 def model(params: dict[str, Any], X: jax.Array) -> jax.Array:
-    """Class probabilities ``(10, B)`` for ``(8, 8, 1, B)`` images: conv, SReLU, dense, softmax."""
+    """Class probabilities ``(10, B)`` for images ``(8, 8, 1, B)``."""
     conv, dense, p = params["conv"], params["fc"], params["srelu"]
-    Z = jax.lax.conv_general_dilated(X, conv["weights"], window_strides=(1, 1), padding="SAME",
-                                     dimension_numbers=("HWCN", "HWIO", "HWCN"))
+    Z = jax.lax.conv_general_dilated(
+        X,
+        conv["weights"],
+        window_strides=(1, 1),
+        padding="SAME",
+        dimension_numbers=("HWCN", "HWIO", "HWCN"),
+    )
     Z = Z + conv["bias"].reshape(1, 1, -1, 1)
     A = srelu(Z, p["tl"], p["al"], p["tr"], p["ar"], channel_axis=2)
-    scores = dense["weights"] @ A.reshape(-1, A.shape[-1]) + dense["bias"].reshape(-1, 1)
+    features = A.reshape(-1, A.shape[-1])  # (H*W*F, B), row-major
+    scores = dense["weights"] @ features + dense["bias"].reshape(-1, 1)
     return jax.nn.softmax(scores, axis=0)
 
 
 def loss(params: dict[str, Any], X: jax.Array, T: jax.Array) -> jax.Array:
-    """Cross-entropy with one-hot targets ``T`` ``(10, B)``, averaged over the batch."""
+    """Cross-entropy with one-hot targets ``T`` ``(10, B)``, batch mean."""
     P = model(params, X)
     return -jnp.sum(T * jnp.log(P)) / X.shape[-1]
 
 
-def adam_update(params: Any, grads: Any, avg_g: Any, avg_sq_g: Any, iteration: Any, learn_rate: float,
-                grad_decay: float = 0.9, sq_grad_decay: float = 0.999, epsilon: float = 1e-8) -> tuple[Any, Any, Any]:
-    """Adam as :func:`srelu_lib.adamupdate` computes it, over a pytree; ``iteration`` counts from 1."""
-    avg_g = jax.tree.map(lambda m, g: grad_decay * m + (1 - grad_decay) * g, avg_g, grads)
-    avg_sq_g = jax.tree.map(lambda v, g: sq_grad_decay * v + (1 - sq_grad_decay) * g * g, avg_sq_g, grads)
-    correction1 = 1 - grad_decay**iteration
-    correction2 = 1 - sq_grad_decay**iteration
-    params = jax.tree.map(
-        lambda p, m, v: p - learn_rate * (m / correction1) / (jnp.sqrt(v / correction2) + epsilon),
-        params, avg_g, avg_sq_g)
+def adam_update(
+    params: Any,
+    grads: Any,
+    avg_g: Any,
+    avg_sq_g: Any,
+    iteration: Any,
+    learn_rate: float,
+    grad_decay: float = 0.9,
+    sq_grad_decay: float = 0.999,
+    epsilon: float = 1e-8,
+) -> tuple[Any, Any, Any]:
+    """Adam as :func:`srelu_lib.adamupdate` computes it, over a pytree.
+
+    ``iteration`` counts from 1.
+    """
+    b1, b2 = grad_decay, sq_grad_decay
+
+    def step(p: Any, m: Any, v: Any) -> Any:
+        m_hat = m / (1 - b1**iteration)
+        v_hat = v / (1 - b2**iteration)
+        return p - learn_rate * m_hat / (jnp.sqrt(v_hat) + epsilon)
+
+    avg_g = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, avg_g, grads)
+    avg_sq_g = jax.tree.map(
+        lambda v, g: b2 * v + (1 - b2) * g * g, avg_sq_g, grads
+    )
+    params = jax.tree.map(step, params, avg_g, avg_sq_g)
     return params, avg_g, avg_sq_g
 
 
 @jax.jit
-def train_step(params: Any, avg_g: Any, avg_sq_g: Any, iteration: jax.Array, X: jax.Array, T: jax.Array,
-               learn_rate: float = 0.003) -> tuple[Any, Any, Any, jax.Array]:
-    """One Adam step on the batch ``(X, T)``; returns the new state and the loss before the step.
+def train_step(
+    params: Any,
+    avg_g: Any,
+    avg_sq_g: Any,
+    iteration: jax.Array,
+    X: jax.Array,
+    T: jax.Array,
+    learn_rate: float = 0.003,
+) -> tuple[Any, Any, Any, jax.Array]:
+    """One Adam step on the batch ``(X, T)``; returns the state and the loss.
 
-    Compiled with ``jax.jit``: when ``X`` and ``T`` are sharded along their
-    batch axis over several devices, XLA partitions the step and sums the
-    gradients across the devices itself.
+    The loss is the one before the step.  Compiled with ``jax.jit``: when
+    ``X`` and ``T`` are sharded along their batch axis over several devices,
+    XLA partitions the step and sums the gradients across the devices itself.
     """
     value, grads = jax.value_and_grad(loss)(params, X, T)
-    params, avg_g, avg_sq_g = adam_update(params, grads, avg_g, avg_sq_g, iteration, learn_rate)
+    params, avg_g, avg_sq_g = adam_update(
+        params, grads, avg_g, avg_sq_g, iteration, learn_rate
+    )
     return params, avg_g, avg_sq_g, value

@@ -1,11 +1,12 @@
-r"""SReLU's forward and backward in ``jax.numpy``: the port of :mod:`srelu_lib.kernels.reference`.
+r"""SReLU's forward and backward in ``jax.numpy``: the reference, ported.
 
-Both are plain ``jax.numpy`` code, so JAX can differentiate the backward
+Both are plain ``jax.numpy`` code (the port of
+:mod:`srelu_lib.kernels.reference`), so JAX can differentiate the backward
 again (reverse over reverse), batch it (``vmap``) and compile it (``jit``).
 The semantics are those of :mod:`srelu_lib.srelu_function`: masks
 ``L = x <= tl`` and ``R = x >= tr``, identity plus two hinges (crossed
-thresholds get both), NaN ``x`` or a NaN parameter gives NaN, infinities follow
-IEEE arithmetic.  Parameter gradients are summed in float64 when
+thresholds get both), NaN ``x`` or a NaN parameter gives NaN, infinities
+follow IEEE arithmetic.  Parameter gradients are summed in float64 when
 ``jax_enable_x64`` is on (as :mod:`srelu_lib` does) and in ``x``'s dtype
 otherwise, then cast to the parameter's dtype.
 """
@@ -21,7 +22,7 @@ __all__ = ["srelu_forward", "srelu_backward"]
 
 
 def per_channel(p: jax.Array, ndim: int, axis: int) -> jax.Array:
-    """``p`` shaped to broadcast along ``axis`` (``>= 0``) of an ``ndim``-dimensional array."""
+    """``p`` shaped to broadcast along ``axis >= 0`` of ``ndim`` axes."""
     if p.size == 1:
         return p.reshape(())
     shape = [1] * ndim
@@ -30,9 +31,14 @@ def per_channel(p: jax.Array, ndim: int, axis: int) -> jax.Array:
 
 
 def srelu_forward(
-    x: jax.Array, tl: jax.Array, al: jax.Array, tr: jax.Array, ar: jax.Array, channel_axis: int
+    x: jax.Array,
+    tl: jax.Array,
+    al: jax.Array,
+    tr: jax.Array,
+    ar: jax.Array,
+    channel_axis: int,
 ) -> jax.Array:
-    """``y = SReLU(x)``, region by region (no argument checks: see :func:`srelu_lib.jax.srelu`)."""
+    """``y = SReLU(x)``, region by region (no checks: see ``srelu``)."""
     axis = channel_axis % x.ndim
     tl, al, tr, ar = (per_channel(p, x.ndim, axis) for p in (tl, al, tr, ar))
     L = x <= tl
@@ -40,7 +46,7 @@ def srelu_forward(
     left = tl + al * (x - tl)
     right = tr + ar * (x - tr)
     y = jnp.where(R, right, jnp.where(L, left, x))
-    y = jnp.where(L & R, left + right - x, y)  # crossed thresholds: both hinges
+    y = jnp.where(L & R, left + right - x, y)  # crossed: both hinges
     bad = jnp.isnan(tl) | jnp.isnan(al) | jnp.isnan(tr) | jnp.isnan(ar)
     return jnp.where(bad, jnp.nan, y).astype(x.dtype)
 
@@ -55,28 +61,33 @@ def srelu_backward(
     channel_axis: int,
     needs_gradient: Sequence[bool] = (True,) * 5,
 ) -> tuple[jax.Array | None, ...]:
-    """The five gradients ``(dLdX, dLdtl, dLdal, dLdtr, dLdar)``, ``None`` where not needed.
+    """``(dLdX, dLdtl, dLdal, dLdtr, dLdar)``, ``None`` where not needed.
 
-    The local derivatives are those of :func:`srelu_lib.torch.srelu_backward`
-    (and of the book's backward chapter); a parameter's gradient is summed over
-    every axis but ``channel_axis`` (all of them for a shared parameter).
+    The local derivatives are those of the book's backward chapter; a
+    parameter's gradient is summed over every axis but ``channel_axis`` (all
+    of them for a shared parameter).
     """
     axis = channel_axis % x.ndim
-    tl_, al_, tr_, ar_ = (per_channel(p, x.ndim, axis) for p in (tl, al, tr, ar))
+    p = [per_channel(q, x.ndim, axis) for q in (tl, al, tr, ar)]
+    tl_, al_, tr_, ar_ = p
     L = x <= tl_
     R = x >= tr_
-    undefined = jnp.isnan(x) | jnp.isnan(tl_) | jnp.isnan(al_) | jnp.isnan(tr_) | jnp.isnan(ar_)
+    # A local derivative is NaN where x or a parameter is NaN.
+    undefined = jnp.isnan(x) | jnp.isnan(tl_) | jnp.isnan(al_)
+    undefined = undefined | jnp.isnan(tr_) | jnp.isnan(ar_)
     other_axes = tuple(a for a in range(x.ndim) if a != axis)
-    accumulate = jnp.float64 if jax.config.read("jax_enable_x64") else x.dtype
+    x64 = jax.config.read("jax_enable_x64")
+    accumulate = jnp.float64 if x64 else x.dtype
 
     def times_dLdY(local: jax.Array) -> jax.Array:
         return (dLdY * jnp.where(undefined, jnp.nan, local)).astype(x.dtype)
 
-    def channel_sum(product: jax.Array, p: jax.Array) -> jax.Array:
-        total = jnp.sum(product, axis=None if p.size == 1 else other_axes, dtype=accumulate)
-        return total.reshape(p.shape).astype(p.dtype)
+    def channel_sum(product: jax.Array, q: jax.Array) -> jax.Array:
+        axes = None if q.size == 1 else other_axes
+        total = jnp.sum(product, axis=axes, dtype=accumulate)
+        return total.reshape(q.shape).astype(q.dtype)
 
-    want = tuple(bool(flag) for flag in needs_gradient)
+    want = [bool(flag) for flag in needs_gradient]
     dLdX = dLdtl = dLdal = dLdtr = dLdar = None
     if want[0]:
         dYdX = jnp.where(R, ar_, jnp.where(L, al_, 1.0))

@@ -1,13 +1,14 @@
-"""SReLU as a ``jax.custom_vjp`` function: the forward, the residuals, the hand-written VJP.
+"""SReLU as a ``jax.custom_vjp``: the forward, the residuals, the VJP.
 
 The pieces map onto MATLAB's ``deep.DifferentiableFunction`` (and onto
 :class:`srelu_lib.torch.SReLUFunction`):
 
-- ``_srelu`` is the primal function; ``channel_axis`` is a *non-differentiable*
-  argument (``nondiff_argnums``), like the data format in MATLAB;
-- ``_srelu_fwd`` returns the output and the *residuals*, the values the
+- ``srelu_vjp`` is the primal function; ``channel_axis`` is a
+  *non-differentiable* argument (``nondiff_argnums``), like the data format
+  in MATLAB;
+- ``srelu_fwd`` returns the output and the *residuals*, the values the
   backward needs (MATLAB's ``SaveInputsForBackward`` and memory values);
-- ``_srelu_bwd`` receives ``channel_axis``, the residuals and the output
+- ``srelu_bwd`` receives ``channel_axis``, the residuals and the output
   cotangent, and returns one cotangent per differentiable input, in input
   order.  With ``symbolic_zeros=True`` the forward learns which inputs are
   being differentiated (``perturbed``, MATLAB's ``computeGradients``); the
@@ -28,49 +29,52 @@ from jax.custom_derivatives import SymbolicZero
 from .args import check_srelu_args
 from .formulas import srelu_backward, srelu_forward
 
-__all__ = ["srelu"]
+__all__ = ["srelu", "srelu_vjp"]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _srelu(x, tl, al, tr, ar, channel_axis):
+def srelu_vjp(x, tl, al, tr, ar, channel_axis):
     return srelu_forward(x, tl, al, tr, ar, channel_axis)
 
 
-def _srelu_fwd(x, tl, al, tr, ar, channel_axis):
+def srelu_fwd(x, tl, al, tr, ar, channel_axis):
     inputs = (x, tl, al, tr, ar)
     values = tuple(p.value for p in inputs)
-    # Which inputs are differentiated: static pytree structure (() for yes, None for no),
-    # so that the backward can branch on it in Python, also under jit.
+    # Which inputs are differentiated, as pytree *structure* (() for yes,
+    # None for no): it stays a Python value, also under jit.
     perturbed = tuple(() if p.perturbed else None for p in inputs)
-    return _srelu(*values, channel_axis), (values, perturbed)
+    return srelu_vjp(*values, channel_axis), (values, perturbed)
 
 
-def _srelu_bwd(channel_axis, residuals, dLdY):
+def srelu_bwd(channel_axis, residuals, dLdY):
     (x, tl, al, tr, ar), perturbed = residuals
-    if isinstance(dLdY, SymbolicZero):  # the output is not used: every cotangent is zero
+    if isinstance(dLdY, SymbolicZero):  # y is not used: all cotangents are 0
         return (None,) * 5
-    needs = tuple(flag is not None for flag in perturbed)
+    needs = [flag is not None for flag in perturbed]
     return srelu_backward(dLdY, x, tl, al, tr, ar, channel_axis, needs)
 
 
-_srelu.defvjp(_srelu_fwd, _srelu_bwd, symbolic_zeros=True)
+srelu_vjp.defvjp(srelu_fwd, srelu_bwd, symbolic_zeros=True)
 
 
-def srelu(x: Any, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int = -1) -> jax.Array:
+def srelu(
+    x: Any, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int = -1
+) -> jax.Array:
     """SReLU of an array, differentiable with respect to all five inputs (JAX).
 
     The same values and gradients as :func:`srelu_lib.srelu`: identity plus
     two hinges for every ``tl, tr`` (crossed thresholds included), masks
-    ``x <= tl`` and ``x >= tr`` at the kinks, NaN and infinities propagated as
-    data.  Correct under ``jax.jit``, ``jax.vmap``, ``jax.grad`` and
+    ``x <= tl`` and ``x >= tr`` at the kinks, NaN and infinities propagated
+    as data.  Correct under ``jax.jit``, ``jax.vmap``, ``jax.grad`` and
     grad-of-grad; ``jax.test_util.check_grads`` passes in reverse mode.
 
     Args:
-        x: a real floating-point array, e.g. ``(N, H, W, C)`` (channels last,
-            JAX's usual layout) or MATLAB's ``(H, W, C, B)`` with ``channel_axis=2``.
+        x: a real floating-point array, e.g. ``(N, H, W, C)`` (channels
+            last, JAX's usual layout) or MATLAB's ``(H, W, C, B)`` with
+            ``channel_axis=2``.
         tl, al, tr, ar: left threshold, left slope, right threshold, right
-            slope: arrays of ``x``'s dtype of shape ``()`` or ``(1,)`` (shared)
-            or ``(C,)`` (one per channel), or Python numbers.
+            slope: arrays of ``x``'s dtype of shape ``()`` or ``(1,)``
+            (shared) or ``(C,)`` (one per channel), or Python numbers.
         channel_axis: the axis of ``x`` holding the channels (static: not
             differentiated, and a change of it recompiles under ``jit``).
 
@@ -79,17 +83,20 @@ def srelu(x: Any, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int = -1) ->
 
     Raises:
         TypeError, IndexError, ValueError: see
-            :func:`~srelu_lib.jax.check_srelu_args`; the message names the argument.
+            :func:`~srelu_lib.jax.check_srelu_args`; the message names the
+            argument.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from srelu_lib.jax import srelu
-        >>> x = jnp.array([[-2.0, 0.0, 2.0]])                    # (N=1, C=3), channels last
+        >>> x = jnp.array([[-2.0, 0.0, 2.0]])       # (N=1, C=3), channels last
         >>> ar = jnp.array([2.0, 2.0, 3.0])
         >>> srelu(x, -1.0, 0.5, 1.0, ar)
         Array([[-1.5,  0. ,  4. ]], dtype=float32)
         >>> jax.grad(lambda ar: srelu(x, -1.0, 0.5, 1.0, ar).sum())(ar)
         Array([0., 0., 1.], dtype=float32)
     """
-    x, tl, al, tr, ar, channel_axis = check_srelu_args(x, tl, al, tr, ar, channel_axis, "srelu")
-    return _srelu(x, tl, al, tr, ar, channel_axis)
+    x, tl, al, tr, ar, channel_axis = check_srelu_args(
+        x, tl, al, tr, ar, channel_axis, "srelu"
+    )
+    return srelu_vjp(x, tl, al, tr, ar, channel_axis)

@@ -1,12 +1,13 @@
-r"""SReLU's forward and backward in PyTorch operations: the port of :mod:`srelu_lib.kernels.reference`.
+r"""SReLU's forward and backward in PyTorch: the port of the reference kernels.
 
-Both functions are plain compositions of differentiable PyTorch operations
-(comparisons, ``torch.where``, products and sums).  That is what makes the
-backward *differentiable itself*: when autograd is asked for a second
-derivative (``create_graph=True``), it records the operations of
-:func:`srelu_backward` like any others.  They are shared by the
-``autograd.Function`` (:mod:`srelu_lib.torch.function`) and the custom
-operator (:mod:`srelu_lib.torch.library`).
+The two functions port :mod:`srelu_lib.kernels.reference` and are plain
+compositions of differentiable PyTorch operations (comparisons,
+``torch.where``, products and sums).  That is what makes the backward
+*differentiable itself*: when autograd is asked for a second derivative
+(``create_graph=True``), it records the operations of :func:`srelu_backward`
+like any others.  They are shared by the ``autograd.Function``
+(:mod:`srelu_lib.torch.function`) and the custom operator
+(:mod:`srelu_lib.torch.library`).
 
 The semantics are those of :mod:`srelu_lib.srelu_function`: masks
 ``L = x <= tl`` and ``R = x >= tr``; identity plus two hinges, so the region
@@ -25,7 +26,7 @@ __all__ = ["srelu_forward", "srelu_backward"]
 
 
 def per_channel(p: torch.Tensor, ndim: int, dim: int) -> torch.Tensor:
-    """``p`` shaped to broadcast along dimension ``dim`` (``>= 0``) of an ``ndim``-dimensional tensor."""
+    """``p`` shaped to broadcast along dim ``dim >= 0`` of ``ndim`` dims."""
     if p.numel() == 1:
         return p.reshape(())
     shape = [1] * ndim
@@ -34,14 +35,20 @@ def per_channel(p: torch.Tensor, ndim: int, dim: int) -> torch.Tensor:
 
 
 def srelu_forward(
-    x: torch.Tensor, tl: torch.Tensor, al: torch.Tensor, tr: torch.Tensor, ar: torch.Tensor, channel_dim: int
+    x: torch.Tensor,
+    tl: torch.Tensor,
+    al: torch.Tensor,
+    tr: torch.Tensor,
+    ar: torch.Tensor,
+    channel_dim: int,
 ) -> torch.Tensor:
-    """``y = SReLU(x)``, region by region (no argument checks: see :func:`srelu_lib.torch.srelu`).
+    """``y = SReLU(x)``, region by region (no checks: see ``srelu``).
 
     Example:
         >>> import torch
         >>> x = torch.tensor([[-2.0, 0.0, 2.0]])
-        >>> srelu_forward(x, torch.tensor(-1.0), torch.tensor(0.5), torch.tensor(1.0), torch.tensor(2.0), 0)
+        >>> tl, al, tr, ar = map(torch.tensor, (-1.0, 0.5, 1.0, 2.0))
+        >>> srelu_forward(x, tl, al, tr, ar, channel_dim=0)
         tensor([[-1.5000,  0.0000,  3.0000]])
     """
     dim = channel_dim % x.ndim
@@ -51,7 +58,7 @@ def srelu_forward(
     left = tl + al * (x - tl)
     right = tr + ar * (x - tr)
     y = torch.where(R, right, torch.where(L, left, x))
-    y = torch.where(L & R, left + right - x, y)  # crossed thresholds: both hinges
+    y = torch.where(L & R, left + right - x, y)  # crossed: both hinges
     bad = tl.isnan() | al.isnan() | tr.isnan() | ar.isnan()
     return torch.where(bad, torch.nan, y)
 
@@ -66,43 +73,35 @@ def srelu_backward(
     channel_dim: int,
     needs_input_grad: Sequence[bool] = (True,) * 5,
 ) -> tuple[torch.Tensor | None, ...]:
-    r"""The five gradients ``(dLdX, dLdtl, dLdal, dLdtr, dLdar)``, ``None`` where not needed.
+    """``(dLdX, dLdtl, dLdal, dLdtr, dLdar)``, ``None`` where not needed.
 
-    The local derivatives (exact zeros outside their region) are
-    :math:`\partial y/\partial x = a_l` on L only, :math:`a_r` on R only,
-    :math:`a_l + a_r - 1` on both, 1 elsewhere;
-    :math:`\partial y/\partial t_l = (1 - a_l)L`, :math:`\partial y/\partial a_l = (x - t_l)L`,
-    :math:`\partial y/\partial t_r = (1 - a_r)R`, :math:`\partial y/\partial a_r = (x - t_r)R`.
-    A parameter's gradient is ``dLdY`` times its local derivative, summed over
-    every dimension but ``channel_dim`` (over all of them for a shared
-    parameter), in float64, and returned in the parameter's shape and dtype.
-
-    Args:
-        dLdY: gradient of the loss with respect to ``y``, shape of ``x``.
-        x, tl, al, tr, ar, channel_dim: the inputs of the forward.
-        needs_input_grad: five flags in input order (``ctx.needs_input_grad``).
+    ``needs_input_grad`` holds five flags in input order.  A parameter's
+    gradient is summed over every dim but ``channel_dim`` (over all of them
+    for a shared parameter) in float64, then cast to its shape and dtype.
     """
     dim = channel_dim % x.ndim
-    tl_, al_, tr_, ar_ = (per_channel(p, x.ndim, dim) for p in (tl, al, tr, ar))
+    p = [per_channel(q, x.ndim, dim) for q in (tl, al, tr, ar)]
+    tl_, al_, tr_, ar_ = p
     L = x <= tl_
     R = x >= tr_
-    # Where a local derivative is undefined (NaN x or a NaN parameter) it is NaN.
-    undefined = x.isnan() | tl_.isnan() | al_.isnan() | tr_.isnan() | ar_.isnan()
+    # A local derivative is NaN where x or a parameter is NaN.
+    undefined = x.isnan() | tl_.isnan() | al_.isnan() | tr_.isnan()
+    undefined = undefined | ar_.isnan()
     other_dims = [d for d in range(x.ndim) if d != dim]
 
     def times_dLdY(local: torch.Tensor) -> torch.Tensor:
         return dLdY * torch.where(undefined, torch.nan, local)
 
-    def channel_sum(product: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        if p.numel() == 1:
+    def channel_sum(product: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        if q.numel() == 1:
             total = product.sum(dtype=torch.float64)
         elif other_dims:
             total = product.sum(dim=other_dims, dtype=torch.float64)
-        else:  # x is 1-D, its only dimension the channels: nothing to sum
+        else:  # x is 1-D and its only dim holds the channels
             total = product.to(torch.float64)
-        return total.reshape(p.shape).to(p.dtype)
+        return total.reshape(q.shape).to(q.dtype)
 
-    want = tuple(bool(flag) for flag in needs_input_grad)
+    want = [bool(flag) for flag in needs_input_grad]
     dLdX = dLdtl = dLdal = dLdtr = dLdar = None
     if want[0]:
         dYdX = torch.where(R, ar_, torch.where(L, al_, 1.0))
