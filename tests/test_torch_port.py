@@ -282,7 +282,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_import_srelu_lib_imports_neither_torch_nor_jax():
-    code = ("import sys, srelu_lib, srelu_lib.train, srelu_lib.kernels; "
+    code = ("import sys, srelu_lib, srelu_lib.train, srelu_lib.kernels, srelu_lib.digits; "
             "print(sorted(m for m in ('torch', 'jax') if m in sys.modules))")
     result = run_python(code)
     assert result.returncode == 0, result.stderr
