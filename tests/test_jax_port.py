@@ -161,6 +161,12 @@ def test_grad_of_grad_gives_the_mixed_partials():
         assert float(jax.jit(jax.grad(inner))(jnp.float64(0.3), jnp.float64(2.0))) == 11.0
 
 
+def test_forward_mode_raises_instead_of_guessing():
+    x = jnp.array([[-2.0, 0.0, 2.0]])
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(lambda x: sj.srelu(x, -1.0, 0.5, 1.0, 2.0), (x,), (jnp.ones_like(x),))
+
+
 def test_backward_computes_only_the_differentiated_inputs(monkeypatch):
     from srelu_lib.jax import operation
 

@@ -67,6 +67,8 @@ def srelu(
     ``x <= tl`` and ``x >= tr`` at the kinks, NaN and infinities propagated
     as data.  Correct under ``jax.jit``, ``jax.vmap``, ``jax.grad`` and
     grad-of-grad; ``jax.test_util.check_grads`` passes in reverse mode.
+    Caveat: forward mode (``jax.jvp``, ``jax.jacfwd``) is not defined for a
+    ``custom_vjp`` function, and JAX raises a ``TypeError`` for it.
 
     Args:
         x: a real floating-point array, e.g. ``(N, H, W, C)`` (channels
