@@ -18,20 +18,29 @@ As in MATLAB, a formatted array is always stored in the *canonical order*
 ``dims(dlarray(np.zeros((3, 4)), "TS"))`` is ``"ST"`` and the stored array has
 shape ``(4, 3)``.
 
+**Immutable data.**  As in MATLAB, a DLArray's values never change: its data
+is read-only (``extractdata(X)[0] = 1`` raises ``ValueError: assignment
+destination is read-only``).  :func:`dlarray` does not copy a float32/float64
+array: it stores a read-only *view* of it, so the array you passed stays
+writeable, and when a traced operation keeps such data for its backward pass
+the tape keeps a private copy (see :mod:`srelu_lib.tape`).  To modify values,
+copy them: ``np.array(X)``.
+
 This module holds the array type and the label rules.  The arithmetic
 operators of a DLArray call the differentiable operations of
-:mod:`srelu_lib.ops.elementwise` (looked up when called, so this module does
-not import it), and tracing for automatic differentiation is done by
+:mod:`srelu_lib.ops` (looked up when called, so this module does not import
+them), and tracing for automatic differentiation is done by
 :mod:`srelu_lib.tape`; a DLArray merely carries an opaque ``_trace`` slot.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-from .tape import current_tape
+from .tape import current_tape, freeze, is_recording
 
 __all__ = [
     "DLArray",
@@ -107,9 +116,10 @@ class DLArray:
     """A NumPy array with optional dimension labels, traceable for differentiation.
 
     Create one with :func:`dlarray`.  The stored data is float32 or float64, in
-    canonical label order.  ``np.asarray(X)`` and :func:`extractdata` return the
-    stored array.  Arithmetic (``+ - * /``, unary ``-``, ``**`` with a scalar
-    exponent), ``sum``/``mean`` and indexing take part in automatic
+    canonical label order, and read-only.  ``np.asarray(X)`` and
+    :func:`extractdata` return the stored array.  Arithmetic (``+ - * /``,
+    unary ``-``, ``**`` with a scalar exponent, ``abs(X)``, ``@``),
+    ``sum``/``mean``/``reshape``/``astype`` and indexing take part in automatic
     differentiation inside :func:`~srelu_lib.dlfeval`; comparisons return plain
     boolean NumPy arrays, as they carry no gradient.
     """
@@ -119,11 +129,33 @@ class DLArray:
     __array_ufunc__ = None
 
     def __init__(self, data: np.ndarray, fmt: str = "", *, _trace: Any = None) -> None:
-        # Low-level constructor: ``data`` must already be a float ndarray in
-        # canonical order for ``fmt``.  Use :func:`dlarray` instead.
+        # Low-level constructor: ``data`` must already be a float32/float64
+        # ndarray in canonical order with one label per dimension (or fmt "").
+        # Use :func:`dlarray` instead.  A writeable ``data`` is stored as a
+        # read-only view (``data`` itself stays writeable).
+        if not isinstance(data, np.ndarray) or data.dtype.char not in "fd":
+            raise TypeError(
+                f"DLArray data must be a float32 or float64 NumPy array; got "
+                f"{type(data).__name__}{' of dtype ' + str(data.dtype) if isinstance(data, np.ndarray) else ''}"
+                f" (use dlarray(data, fmt), which converts)"
+            )
+        if fmt:
+            problem = _format_problem(fmt, data.ndim) if isinstance(fmt, str) else "fmt must be a str"
+            if problem:
+                raise ValueError(f"DLArray: {problem}")
+        if data.flags.writeable:
+            data = data.view()
+            data.flags.writeable = False
         self._data = data
         self._fmt = fmt
         self._trace = _trace
+
+    @classmethod
+    def _make(cls, data: np.ndarray, fmt: str, trace: Any) -> DLArray:
+        # Internal fast path: ``data`` is already read-only and fits ``fmt``.
+        self = object.__new__(cls)
+        self._data, self._fmt, self._trace = data, fmt, trace
+        return self
 
     # -- read-only views of the contents ------------------------------------
     @property
@@ -153,8 +185,14 @@ class DLArray:
 
     @property
     def is_traced(self) -> bool:
-        """True while this array is recorded on an active tape (inside ``dlfeval``)."""
-        return self._trace is not None and self._trace.tape.active
+        """True while a tape of the running ``dlfeval`` (in this thread) records this array."""
+        trace = self._trace
+        while trace is not None:
+            if is_recording(trace.tape):
+                return True
+            below = trace.below
+            trace = below._trace if below is not None else None
+        return False
 
     def __array__(self, dtype=None, copy=None):
         if dtype is not None and dtype != self._data.dtype:
@@ -199,61 +237,100 @@ class DLArray:
         return self._data != np.asarray(other)
 
     # Arithmetic, reductions and indexing are differentiable operations of
-    # srelu_lib.ops.elementwise, looked up when called (that module imports this one).
+    # srelu_lib.ops, looked up when called (those modules import this one).
     def __add__(self, other: Any) -> DLArray:
-        return _elementwise().add(self, other)
+        return _ops().add(self, other)
 
     def __radd__(self, other: Any) -> DLArray:
-        return _elementwise().add(other, self)
+        return _ops().add(other, self)
 
     def __sub__(self, other: Any) -> DLArray:
-        return _elementwise().subtract(self, other)
+        return _ops().subtract(self, other)
 
     def __rsub__(self, other: Any) -> DLArray:
-        return _elementwise().subtract(other, self)
+        return _ops().subtract(other, self)
 
     def __mul__(self, other: Any) -> DLArray:
-        return _elementwise().multiply(self, other)
+        return _ops().multiply(self, other)
 
     def __rmul__(self, other: Any) -> DLArray:
-        return _elementwise().multiply(other, self)
+        return _ops().multiply(other, self)
 
     def __truediv__(self, other: Any) -> DLArray:
-        return _elementwise().divide(self, other)
+        return _ops().divide(self, other)
 
     def __rtruediv__(self, other: Any) -> DLArray:
-        return _elementwise().divide(other, self)
+        return _ops().divide(other, self)
+
+    def __matmul__(self, other: Any) -> DLArray:
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> DLArray:
+        return _ops().matmul(other, self)
 
     def __neg__(self) -> DLArray:
-        return _elementwise().negative(self)
+        return _ops().negative(self)
 
     def __pos__(self) -> DLArray:
         return self
 
+    def __abs__(self) -> DLArray:
+        return _ops().abs(self)
+
     def __pow__(self, exponent: float) -> DLArray:
-        return _elementwise().power(self, exponent)
+        return _ops().power(self, exponent)
 
     def __getitem__(self, index: Any) -> DLArray:
-        return _elementwise().getitem(self, index)
+        return _ops().getitem(self, index)
 
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> DLArray:
         """Sum over ``axis`` (all axes by default), differentiably; see :func:`srelu_lib.ops.sum`."""
-        return _elementwise().sum(self, axis, keepdims)
+        return _ops().sum(self, axis, keepdims)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> DLArray:
         """Mean over ``axis`` (all axes by default), differentiably; see :func:`srelu_lib.ops.mean`."""
-        return _elementwise().mean(self, axis, keepdims)
+        return _ops().mean(self, axis, keepdims)
 
     def reshape(self, *shape: Any) -> DLArray:
         """``X.reshape(2, 3)`` or ``X.reshape((2, 3))``, differentiably; see :func:`srelu_lib.ops.reshape`."""
-        return _elementwise().reshape(self, shape[0] if len(shape) == 1 and np.ndim(shape[0]) else shape)
+        return _ops().reshape(self, shape[0] if len(shape) == 1 and np.ndim(shape[0]) else shape)
+
+    def astype(self, dtype: Any, copy: bool = True) -> DLArray:
+        """The values in float32 or float64, differentiably; see :func:`srelu_lib.ops.cast`.
+
+        ``copy`` is accepted for NumPy compatibility; DLArrays are immutable,
+        so the same array is returned when the dtype already matches.
+        """
+        return _ops().cast(self, dtype)
 
 
-def _elementwise() -> Any:
-    """The module :mod:`srelu_lib.ops.elementwise` (imported on first use: it imports this module)."""
-    from .ops import elementwise
+_OPS: Any = None
 
-    return elementwise
+
+def _ops() -> Any:
+    """The package :mod:`srelu_lib.ops` (imported on first use: it imports this module)."""
+    global _OPS
+    if _OPS is None:
+        from . import ops
+
+        _OPS = ops
+    return _OPS
+
+
+@functools.lru_cache(maxsize=256)
+def _format_problem(fmt: str, ndim: int) -> str:
+    """What is wrong with ``fmt`` as the format of stored data with ``ndim`` dimensions ("" if nothing)."""
+    bad = sorted(set(fmt) - set(LABELS))
+    if bad:
+        return f"fmt {fmt!r} has invalid label(s) {''.join(bad)!r}; valid labels are S, C, B, T, U"
+    for label in _SINGLE:
+        if fmt.count(label) > 1:
+            return f"fmt {fmt!r} has more than one {label!r} label; at most one is allowed"
+    if len(fmt) != ndim:
+        return f"fmt {fmt!r} has {len(fmt)} label(s) but the data has {ndim} dimension(s); give one label per dimension"
+    if canonical_permutation(fmt)[1] != fmt:
+        return f"fmt {fmt!r} is not in canonical order S, C, B, T, U (dlarray() permutes the data for you)"
+    return ""
 
 
 def dlarray(data: Any, fmt: str = "") -> DLArray:
@@ -298,27 +375,30 @@ def dlarray(data: Any, fmt: str = "") -> DLArray:
         if data.is_traced:
             # Relabelling a traced array is a differentiable operation (a
             # permutation); it lives with the other operations.
-            from .ops.elementwise import relabel  # deferred: ops sit above this module
-
-            return relabel(data, fmt)
-        values = data._data
-        if values.ndim < len(fmt):
-            values = values.reshape(values.shape + (1,) * (len(fmt) - values.ndim))
-        perm, canonical = canonical_permutation(fmt)
-        if perm != tuple(range(len(perm))):
-            values = np.ascontiguousarray(np.transpose(values, perm))
+            return _ops().relabel(data, fmt)
+        values, canonical = _canonical(data._data, fmt)
         return DLArray(values, canonical)  # relabelling an untraced array gives an untraced array
-    else:
-        values = as_float_array(data)
-        _check_format(fmt, values.ndim)
+    values = as_float_array(data)
+    if values is not data and values.base is None:
+        freeze(values)  # a conversion made here (from a list, ints, float16, ...): nobody else holds it
+    _check_format(fmt, values.ndim)
     if not fmt:
         return _new_array(values, "")
+    values, canonical = _canonical(values, fmt)
+    return _new_array(values, canonical)
+
+
+def _canonical(values: np.ndarray, fmt: str) -> tuple[np.ndarray, str]:
+    """``values`` (laid out as ``fmt`` says) padded with trailing singletons and permuted into canonical order."""
     if values.ndim < len(fmt):
         values = values.reshape(values.shape + (1,) * (len(fmt) - values.ndim))
     perm, canonical = canonical_permutation(fmt)
     if perm != tuple(range(len(perm))):
-        values = np.ascontiguousarray(np.transpose(values, perm))
-    return _new_array(values, canonical)
+        permuted = np.ascontiguousarray(np.transpose(values, perm))
+        if permuted.base is None:  # a fresh copy
+            freeze(permuted)
+        values = permuted
+    return values, canonical
 
 
 def _new_array(values: np.ndarray, fmt: str) -> DLArray:
@@ -359,14 +439,16 @@ def finddim(X: DLArray, label: str) -> tuple[int, ...]:
 def stripdims(X: DLArray) -> DLArray:
     """Remove the format of ``X``: same data (no copy), no labels, still traced."""
     X = _require_dlarray(X)
-    return DLArray(X._data, "", _trace=X._trace)
+    return DLArray._make(X._data, "", X._trace)
 
 
 def extractdata(X: Any) -> np.ndarray:
-    """Return the NumPy array stored in ``X`` (in canonical order; not a copy).
+    """Return the NumPy array stored in ``X`` (in canonical order; not a copy, read-only).
 
     Plain arrays and numbers are returned as NumPy arrays, so code can call
-    ``extractdata`` on whatever it holds.
+    ``extractdata`` on whatever it holds.  The array of a DLArray is
+    read-only, as DLArrays are immutable: copy it (``np.array(X)``) to change
+    values.
     """
     if isinstance(X, DLArray):
         return X._data
