@@ -11,15 +11,18 @@ What it measures (median milliseconds; the ratio is this tree / baseline):
   ``SReLUFunction.backward`` and the fused kernel) for a ``(32, 32, 16, 64)``
   float32 ``"SSCB"`` array, gradients for ``X`` and all four parameters;
 - on this tree only: the memory ``retain_data=False`` frees on the training
-  model (bytes the tape stops holding, and the drop in traced allocations
-  measured by ``tracemalloc``), and the memory cost of protecting saved data
-  from later changes (``Tape.snapshot_nbytes``).
+  model (bytes the tape stops holding, and live NumPy memory measured with
+  ``tracemalloc``), and the memory cost of protecting saved data from later
+  changes (``Tape.snapshot_nbytes``).
 
-How: the baseline revision is checked out into a temporary ``git worktree``;
-for every round each implementation runs in its own subprocess (in
-alternating order), with ``PYTHONPATH`` pointing at its tree, so both are
-timed under the same machine load.  Timings on a shared machine are noisy:
-read the medians over rounds, and the per-round ratios.
+How: the baseline revision is checked out into a temporary ``git worktree``.
+One worker process per implementation imports ``srelu_lib`` from its tree
+(``PYTHONPATH``), warms up, and then times short blocks on request; the driver
+alternates the two workers block by block, so both run under the same machine
+load, and reports the median of the per-block ratios with its quartiles, for
+the CPU time of the timing thread (``time.thread_time``: what the code costs,
+not counting the time other processes take the core away) and for wall-clock
+time.  Timings on a shared machine are noisy: read the quartiles too.
 """
 
 from __future__ import annotations
@@ -33,14 +36,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASELINE = "bf31997"  # main before the autodiff-core work (issue 13)
-BENCHES = ("training step", "SReLU backward")
 
 
 # --- worker side: runs inside the tree under test ------------------------------------------
-def _digits_batch(batch: int):
+def _digits_batch(batch: int) -> tuple[Any, Any]:
     import numpy as np
     from sklearn.datasets import load_digits
 
@@ -52,7 +55,7 @@ def _digits_batch(batch: int):
     return X, T
 
 
-def _training_model(num_filters: int = 16):
+def _training_model(num_filters: int = 16) -> tuple[dict, Any, Any]:
     import numpy as np
     from srelu_lib import crossentropy, dlarray, dlconv, dlgradient, fullyconnect, softmax, srelu
 
@@ -65,84 +68,89 @@ def _training_model(num_filters: int = 16):
                   for name, value in (("tl", 0.0), ("al", 0.0), ("tr", 1.0), ("ar", 1.0))},
     }
 
-    def model(p, X):
+    def model(p: dict, X: Any) -> Any:
         Z = dlconv(X, p["conv"]["weights"], p["conv"]["bias"], padding="same")
         s = p["srelu"]
         A = srelu(Z, s["tl"], s["al"], s["tr"], s["ar"])
         return softmax(fullyconnect(A, p["fc"]["weights"], p["fc"]["bias"]))
 
-    def model_loss(p, X, T, **options):
+    def model_loss(p: dict, X: Any, T: Any) -> Any:
         loss = crossentropy(model(p, X), T)
-        return loss, dlgradient(loss, p, **options)
+        return loss, dlgradient(loss, p)
 
-    return params, model_loss
-
-
-def _time_training_step(steps: int) -> float:
-    import numpy as np
-    from srelu_lib import adamupdate, dlarray, dlfeval
-
-    params, model_loss = _training_model()
-    X_np, T = _digits_batch(32)
-    avg_g = avg_sq_g = None
-    times = []
-    for k in range(steps + 20):
-        start = time.perf_counter()
-        X = dlarray(X_np, "SSCB")
-        _, grads = dlfeval(model_loss, params, X, T)
-        params, avg_g, avg_sq_g = adamupdate(params, grads, avg_g, avg_sq_g, k + 1, learn_rate=1e-3)
-        if k >= 20:  # warm-up: numba compilation, caches
-            times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+    return params, model, model_loss
 
 
-def _time_srelu_backward(calls: int) -> float:
-    import numpy as np
-    from srelu_lib import dlarray, dlfeval, dlgradient, srelu
+class _TrainingStep:
+    """One training step of the digits model: dlfeval(model_loss) and adamupdate."""
 
-    rng = np.random.default_rng(0)
-    X = dlarray(rng.standard_normal((32, 32, 16, 64)).astype(np.float32), "SSCB")
-    W = rng.standard_normal(X.shape).astype(np.float32)
-    params = [dlarray(np.full(16, v, np.float32)) for v in (-0.5, 0.1, 0.5, 2.0)]
-    times: list[float] = []
+    def __init__(self) -> None:
+        from srelu_lib import adamupdate, dlarray, dlfeval
 
-    def f(X, tl, al, tr, ar):
-        loss = (srelu(X, tl, al, tr, ar) * W).sum()
-        start = time.perf_counter()
-        grads = dlgradient(loss, X, tl, al, tr, ar)
-        times.append(time.perf_counter() - start)
-        return grads
+        self.params, _, self.model_loss = _training_model()
+        self.X_np, self.T = _digits_batch(32)
+        self.avg_g: Any = None
+        self.avg_sq_g: Any = None
+        self.k = 0
+        self.adamupdate, self.dlarray, self.dlfeval = adamupdate, dlarray, dlfeval
 
-    for _ in range(calls + 3):
-        dlfeval(f, X, *params)
-    return 1e3 * float(np.median(times[3:]))
+    def __call__(self) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.thread_time()
+        X = self.dlarray(self.X_np, "SSCB")
+        _, grads = self.dlfeval(self.model_loss, self.params, X, self.T)
+        self.k += 1
+        self.params, self.avg_g, self.avg_sq_g = self.adamupdate(self.params, grads, self.avg_g, self.avg_sq_g,
+                                                                 self.k, learn_rate=1e-3)
+        return time.perf_counter() - start, time.thread_time() - cpu
+
+
+class _SReLUBackward:
+    """The dlgradient call through one SReLU layer of 1M float32 elements (gradients for all five inputs)."""
+
+    def __init__(self) -> None:
+        import numpy as np
+        from srelu_lib import dlarray, dlfeval, dlgradient, srelu
+
+        rng = np.random.default_rng(0)
+        self.X = dlarray(rng.standard_normal((32, 32, 16, 64)).astype(np.float32), "SSCB")
+        W = rng.standard_normal(self.X.shape).astype(np.float32)
+        self.params = [dlarray(np.full(16, v, np.float32)) for v in (-0.5, 0.1, 0.5, 2.0)]
+        self.dlfeval = dlfeval
+
+        def f(X: Any, tl: Any, al: Any, tr: Any, ar: Any) -> tuple[float, float]:
+            loss = (srelu(X, tl, al, tr, ar) * W).sum()
+            start, cpu = time.perf_counter(), time.thread_time()
+            dlgradient(loss, X, tl, al, tr, ar)
+            return time.perf_counter() - start, time.thread_time() - cpu
+
+        self.f = f
+
+    def __call__(self) -> tuple[float, float]:
+        return self.dlfeval(self.f, self.X, *self.params)
 
 
 def _memory_report(batch: int) -> dict:
-    """Memory that retain_data=False frees on the training model, and the cost of the mutation protection."""
+    """Memory that retain_data=False frees on the training model, and the cost of the mutation protection.
+
+    The parameters come out of one ``adamupdate`` first, as in every training
+    step but the first (they are then arrays the library owns).
+    """
     import tracemalloc
 
     import numpy as np
-    from srelu_lib import dlarray, dlfeval, dlgradient, saved_bytes
+    from srelu_lib import adamupdate, crossentropy, dlarray, dlfeval, dlgradient, saved_bytes
     from srelu_lib.tape import current_tape
 
-    params, model_loss = _training_model()
+    params, model, model_loss = _training_model()
     X_np, T = _digits_batch(batch)
-    X_np = np.ascontiguousarray(X_np)
+    _, grads = dlfeval(model_loss, params, dlarray(X_np, "SSCB"), T)  # warm-up, and one step
+    params, _, _ = adamupdate(params, grads, None, None, 1)
     out: dict = {"batch": batch}
     for retain in (False, True):
-        def f(p, X, T, retain=retain):
-            from srelu_lib import crossentropy, dlconv, fullyconnect, softmax, srelu
-
+        def f(p: dict, X: Any, T: Any, retain: bool = retain) -> tuple:
             tracemalloc.start()  # NumPy reports its allocations to tracemalloc
-            Z = dlconv(X, p["conv"]["weights"], p["conv"]["bias"], padding="same")
-            s = p["srelu"]
-            loss = crossentropy(softmax(fullyconnect(srelu(Z, s["tl"], s["al"], s["tr"], s["ar"]),
-                                                     p["fc"]["weights"], p["fc"]["bias"])), T)
-            del Z  # as in a model function that has returned: the tape alone holds the activations
-            tape = current_tape()
-            before = saved_bytes()
-            snapshots = tape.snapshot_nbytes
+            loss = crossentropy(model(p, X), T)  # the model function has returned: the tape holds the activations
+            before, snapshots = saved_bytes(), current_tape().snapshot_nbytes  # type: ignore[union-attr]
             live_before = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
             grads = dlgradient(loss, p, retain_data=retain)
@@ -154,86 +162,129 @@ def _memory_report(batch: int) -> dict:
         before, after, live_before, live_after, peak, snapshots = dlfeval(f, params, dlarray(X_np, "SSCB"), T)
         out["retain" if retain else "free"] = {"saved_before": before, "saved_after": after,
                                                "live_before": live_before, "live_after": live_after,
-                                               "peak": peak}
+                                               "peak": peak - live_before}
         out["snapshot_nbytes"] = snapshots
+        out["batch_nbytes"] = int(np.asarray(X_np).nbytes)
     return out
 
 
-def worker(args: argparse.Namespace) -> None:
+def worker(mode: str) -> None:
+    """Serve timing requests on stdin ("<bench>\\t<count>" per line), answer with JSON lines."""
+    import numpy as np
     import srelu_lib
 
-    result: dict = {"srelu_lib": str(Path(srelu_lib.__file__).parent)}
-    if args.worker == "training step":
-        result["ms"] = _time_training_step(args.steps)
-    elif args.worker == "SReLU backward":
-        result["ms"] = _time_srelu_backward(args.calls)
-    elif args.worker == "memory":
-        result["memory"] = [_memory_report(b) for b in (32, 256)]
-    print(json.dumps(result))
+    where = str(Path(srelu_lib.__file__).parent)
+    if mode == "memory":
+        print(json.dumps({"srelu_lib": where, "memory": [_memory_report(b) for b in (32, 256)]}))
+        return
+    benches = {"training step": _TrainingStep(), "SReLU backward": _SReLUBackward()}
+    for bench in benches.values():  # warm-up: numba compilation, caches
+        for _ in range(20):
+            bench()
+    print(json.dumps({"srelu_lib": where}), flush=True)
+    for line in sys.stdin:
+        name, count = line.rstrip("\n").split("\t")
+        times = np.array([benches[name]() for _ in range(int(count))])
+        print(json.dumps({"wall": 1e3 * float(np.median(times[:, 0])), "cpu": 1e3 * float(np.median(times[:, 1]))}),
+              flush=True)
 
 
 # --- driver side ---------------------------------------------------------------------------------
-def run_worker(tree: Path, what: str, args: argparse.Namespace) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", what, "--steps", str(args.steps),
-           "--calls", str(args.calls)]
-    proc = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {what!r} in {tree} failed:\n{proc.stderr}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    expected = (tree / "srelu_lib").resolve()
-    if Path(result["srelu_lib"]).resolve() != expected:
-        raise RuntimeError(f"worker imported {result['srelu_lib']}, not {expected}: check PYTHONPATH handling")
-    return result
+class Worker:
+    """A worker process importing srelu_lib from ``tree`` (through PYTHONPATH), timing on request."""
+
+    def __init__(self, tree: Path, mode: str = "serve") -> None:
+        env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1")
+        self.tree = tree
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", mode], env=env,
+                                     cwd=tree, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.hello = self._read()
+        expected = (tree / "srelu_lib").resolve()
+        if Path(self.hello["srelu_lib"]).resolve() != expected:
+            raise RuntimeError(f"worker imported {self.hello['srelu_lib']}, not {expected}: check PYTHONPATH")
+
+    def _read(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the worker in {self.tree} died (its error is printed above)")
+        return json.loads(line)
+
+    def time(self, bench: str, count: int) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{bench}\t{count}\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision to compare with")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per benchmark")
-    parser.add_argument("--steps", type=int, default=300, help="training steps timed per worker")
-    parser.add_argument("--calls", type=int, default=30, help="SReLU backward calls timed per worker")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args)
-        return
-
+def compare(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-autodiff-") as tmp:
         base_tree = Path(tmp) / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(base_tree), args.baseline], cwd=ROOT, check=True,
                        capture_output=True)
+        workers: dict[str, Worker] = {}
         try:
-            trees = {"baseline": base_tree, "this tree": ROOT}
-            print(f"baseline {args.baseline} vs this tree ({ROOT}); {args.rounds} alternating rounds; "
-                  f"medians in ms\n")
-            for bench in BENCHES:
-                ms: dict[str, list[float]] = {name: [] for name in trees}
-                ratios = []
+            workers = {"baseline": Worker(base_tree), "this tree": Worker(ROOT)}
+            print(f"baseline {args.baseline} vs this tree ({ROOT})\n{args.rounds} alternating blocks per "
+                  f"benchmark, each implementation in its own process; medians in ms\n")
+            for bench, count in (("training step", args.steps), ("SReLU backward", args.calls)):
+                blocks: dict[str, list[dict]] = {name: [] for name in workers}
                 for r in range(args.rounds):
-                    order = list(trees) if r % 2 == 0 else list(trees)[::-1]
+                    order = list(workers) if r % 2 == 0 else list(workers)[::-1]
                     for name in order:
-                        ms[name].append(run_worker(trees[name], bench, args)["ms"])
-                    ratios.append(ms["this tree"][-1] / ms["baseline"][-1])
-                print(f"{bench:15s}  baseline {statistics.median(ms['baseline']):8.3f}   "
-                      f"this tree {statistics.median(ms['this tree']):8.3f}   "
-                      f"ratio (median of rounds) {statistics.median(ratios):.3f}   "
-                      f"per round: {', '.join(f'{x:.2f}' for x in ratios)}")
+                        blocks[name].append(workers[name].time(bench, count))
+                for clock in ("cpu", "wall"):
+                    base = [b[clock] for b in blocks["baseline"]]
+                    this = [b[clock] for b in blocks["this tree"]]
+                    ratios = [t / b for t, b in zip(this, base, strict=True)]
+                    q1, _, q3 = statistics.quantiles(ratios, n=4)
+                    print(f"{bench:15s} {clock:4s}  baseline {statistics.median(base):7.3f}   "
+                          f"this tree {statistics.median(this):7.3f}   "
+                          f"ratio this/baseline: median {statistics.median(ratios):.3f} "
+                          f"(quartiles {q1:.3f} to {q3:.3f}, {len(ratios)} blocks)")
         finally:
+            for w in workers.values():
+                w.close()
             subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, capture_output=True)
 
-    memory = run_worker(ROOT, "memory", args)["memory"]
-    print("\nMemory on the training model (this tree), one dlgradient call (tracemalloc, from the forward on):")
-    for m in memory:
+
+def memory() -> None:
+    report = Worker(ROOT, "memory").hello["memory"]
+    print("\nMemory on the training model (this tree), one dlgradient call; live NumPy memory by tracemalloc:")
+    for m in report:
         free, keep = m["free"], m["retain"]
-        print(f"  batch {m['batch']:4d}: the tape holds {free['saved_before']:,} bytes before the sweep, "
-              f"{free['saved_after']:,} after it with retain_data=False, {keep['saved_after']:,} with True")
-        print(f"              live NumPy memory after the sweep: {free['live_after']:,} bytes (retain_data=False) "
-              f"vs {keep['live_after']:,} (True): {keep['live_after'] - free['live_after']:,} bytes freed; "
-              f"peak {free['peak']:,} vs {keep['peak']:,}")
-        print(f"              protection copies (Tape.snapshot_nbytes): {m['snapshot_nbytes']:,} bytes "
-              f"({m['snapshot_nbytes'] / max(free['saved_before'], 1):.1%} of the saved bytes)")
+        print(f"  batch {m['batch']:4d}: the tape holds {free['saved_before']:,} bytes before the sweep; after it "
+              f"{free['saved_after']:,} with retain_data=False, {keep['saved_after']:,} with True")
+        print(f"              live NumPy memory after the sweep {free['live_after']:,} vs {keep['live_after']:,} "
+              f"bytes: retain_data=False freed {keep['live_after'] - free['live_after']:,} bytes "
+              f"(peak growth during the sweep {free['peak']:,} vs {keep['peak']:,})")
+        print(f"              mutation protection: the tape copied {m['snapshot_nbytes']:,} bytes "
+              f"({m['snapshot_nbytes'] / max(free['saved_before'], 1):.1%} of what it saves; the input batch "
+              f"alone is {m['batch_nbytes']:,} bytes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision to compare with")
+    parser.add_argument("--rounds", type=int, default=40, help="alternating timing blocks per benchmark")
+    parser.add_argument("--steps", type=int, default=40, help="training steps per block")
+    parser.add_argument("--calls", type=int, default=4, help="SReLU backward calls per block")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory report")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return
+    compare(args)
+    if not args.no_memory:
+        memory()
+
 
 if __name__ == "__main__":
     main()

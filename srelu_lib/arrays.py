@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .tape import current_tape, freeze, is_recording
+from .tape import current_tape, freeze, recording_tapes, seen
 
 __all__ = [
     "DLArray",
@@ -119,7 +119,7 @@ class DLArray:
     canonical label order, and read-only.  ``np.asarray(X)`` and
     :func:`extractdata` return the stored array.  Arithmetic (``+ - * /``,
     unary ``-``, ``**`` with a scalar exponent, ``abs(X)``, ``@``),
-    ``sum``/``mean``/``reshape``/``astype`` and indexing take part in automatic
+    ``sum``/``mean``/``reshape``/``astype``/``T`` and indexing take part in automatic
     differentiation inside :func:`~srelu_lib.dlfeval`; comparisons return plain
     boolean NumPy arrays, as they carry no gradient.
     """
@@ -186,13 +186,7 @@ class DLArray:
     @property
     def is_traced(self) -> bool:
         """True while a tape of the running ``dlfeval`` (in this thread) records this array."""
-        trace = self._trace
-        while trace is not None:
-            if is_recording(trace.tape):
-                return True
-            below = trace.below
-            trace = below._trace if below is not None else None
-        return False
+        return seen(self._trace, recording_tapes()) is not None
 
     def __array__(self, dtype=None, copy=None):
         if dtype is not None and dtype != self._data.dtype:
@@ -294,6 +288,11 @@ class DLArray:
     def reshape(self, *shape: Any) -> DLArray:
         """``X.reshape(2, 3)`` or ``X.reshape((2, 3))``, differentiably; see :func:`srelu_lib.ops.reshape`."""
         return _ops().reshape(self, shape[0] if len(shape) == 1 and np.ndim(shape[0]) else shape)
+
+    @property
+    def T(self) -> DLArray:
+        """The array with its axes reversed (a matrix transposed), differentiably; unformatted."""
+        return _ops().permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     def astype(self, dtype: Any, copy: bool = True) -> DLArray:
         """The values in float32 or float64, differentiably; see :func:`srelu_lib.ops.cast`.

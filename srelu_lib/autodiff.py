@@ -34,26 +34,40 @@ from typing import Any
 import numpy as np
 
 from .arrays import DLArray
-from .tape import Tape, freeze, is_recording, paused_above, pushed, recording_tapes
-from .tree import tree_leaves, tree_map
+from .tape import Tape, freeze, pause_above, pop, push, recording_tapes, resume, seen
+from .tree import tree_map
 
 __all__ = ["dlfeval", "dlgradient"]
 
 
 def _map_arrays(structure: Any, fn: Callable[[DLArray], Any]) -> Any:
     """Apply ``fn`` to every DLArray in a nested dict/list/tuple, keeping the structure."""
-    return tree_map(lambda x: fn(x) if isinstance(x, DLArray) else x, structure)
+    kind = type(structure)
+    if kind is DLArray:
+        return fn(structure)
+    if kind is dict:  # the common containers directly; subclasses and namedtuples through tree_map
+        return {k: _map_arrays(v, fn) for k, v in structure.items()}
+    if kind is tuple:
+        return tuple([_map_arrays(v, fn) for v in structure])
+    if kind is list:
+        return [_map_arrays(v, fn) for v in structure]
+    if isinstance(structure, (dict, list, tuple)):
+        return tree_map(lambda x: fn(x) if isinstance(x, DLArray) else x, structure)
+    return fn(structure) if isinstance(structure, DLArray) else structure
 
 
-def _seen_from(x: DLArray, stack: tuple[Tape, ...]) -> Any:
-    """The trace by which the recording tapes of ``stack`` know ``x`` (``None``: a constant to them)."""
-    trace = x._trace
-    while trace is not None:
-        if is_recording(trace.tape, stack):
-            return trace
-        below = trace.below
-        trace = below._trace if below is not None else None
-    return None
+def _leaves(structure: Any, found: list) -> list:
+    """The leaves of a nested dict/list/tuple, in order (what :func:`~srelu_lib.tree.tree_leaves` gives)."""
+    if isinstance(structure, dict):
+        for v in structure.values():
+            _leaves(v, found)
+    elif isinstance(structure, (list, tuple)):
+        for v in structure:
+            _leaves(v, found)
+    else:
+        found.append(structure)
+    return found
+
 
 
 def dlfeval(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -94,15 +108,26 @@ def dlfeval(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if not callable(fn):
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
     outer = recording_tapes()
-    with pushed(Tape(level=len(outer) + 1)) as tape:
+    tape = Tape(level=len(outer) + 1)
+    token = push(tape)
+    try:
+        if outer:
+            def traced_copy(x: DLArray) -> DLArray:
+                return DLArray._make(x._data, x._fmt, tape.new_trace(seen(x._trace, outer)))
 
-        def traced_copy(x: DLArray) -> DLArray:
-            seen = _seen_from(x, outer)
-            below = None if seen is None else DLArray._make(x._data, "", seen)
-            return DLArray._make(x._data, x._fmt, tape.new_trace(below))
+            def untraced(x: DLArray) -> DLArray:  # as the enclosing tapes see it
+                return DLArray._make(x._data, x._fmt, seen(x._trace, outer))
+        else:
+            def traced_copy(x: DLArray) -> DLArray:
+                return DLArray._make(x._data, x._fmt, tape.new_trace())
+
+            def untraced(x: DLArray) -> DLArray:
+                return DLArray._make(x._data, x._fmt, None)
 
         result = fn(*_map_arrays(args, traced_copy), **_map_arrays(kwargs, traced_copy))
-        return _map_arrays(result, lambda x: DLArray._make(x._data, x._fmt, _seen_from(x, outer)))
+        return _map_arrays(result, untraced)
+    finally:
+        pop(tape, token)
 
 
 def dlgradient(
@@ -182,7 +207,7 @@ def dlgradient(
     structures = (wrt, *more_wrt)
     targets: list[DLArray] = []
     for position, structure in enumerate(structures):
-        leaves = tree_leaves(structure)
+        leaves = _leaves(structure, [])
         bad = [leaf for leaf in leaves if not isinstance(leaf, DLArray)]
         if bad:
             raise TypeError(
@@ -207,26 +232,30 @@ def dlgradient(
         grads = _reverse_sweep(tape, loss, wrt_ids, higher=True, free=False)
     else:
         tape.constant_gradients += 1
-        with paused_above(tape.level):  # backward runs with this tape (and any inner one) not recording
+        token = pause_above(tape.level)  # backward runs with this tape (and any inner one) not recording
+        try:
             grads = _reverse_sweep(tape, loss, wrt_ids, higher=False, free=not retain_data)
+        finally:
+            resume(token)
 
     stack = recording_tapes()
 
     def gradient_of(x: DLArray) -> DLArray:
         g = grads.get(x._trace.id)
+        below = None
         if isinstance(g, DLArray):
-            seen = _seen_from(g, stack)
-            if seen is not None and seen.tape is tape:
-                return DLArray._make(g._data, x._fmt, seen)
-            below = None if seen is None else DLArray._make(g._data, "", seen)  # traced by an outer tape
+            trace = seen(g._trace, stack)
+            if trace is not None and trace.tape is tape:
+                return DLArray._make(g._data, x._fmt, trace)
+            below = trace  # traced by an outer tape only (nested dlfeval), or a constant
             data = g._data
-        else:
-            below = None
-            # a copy: backward results may be views of one array (Add returns dLdY twice)
-            data = freeze(np.zeros(x.shape, x.dtype) if g is None else np.array(g, order="C"))
+        elif g is None:
+            data = freeze(np.zeros(x.shape, x.dtype))
+        else:  # a copy: backward results may be views of one array (Add returns dLdY twice)
+            data = freeze(np.array(g, order="C"))
         if enable_higher_derivatives:
             return DLArray._make(data, x._fmt, tape.new_trace(below))  # a traced constant: derivative zero
-        return DLArray._make(data, x._fmt, None if below is None else below._trace)
+        return DLArray._make(data, x._fmt, below)
 
     results = tuple(_map_arrays(s, gradient_of) for s in structures)
     return results[0] if not more_wrt else results

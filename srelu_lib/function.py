@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import DLArray, as_float_array
-from .tape import Node, Tape, Trace, _ids, freeze, is_recording, recording_tapes
+from .tape import Node, Tape, Trace, _ids, freeze, recording_tapes, seen
 
 __all__ = ["DifferentiableFunction", "BackwardError", "NotDifferentiableError"]
 
@@ -196,13 +196,16 @@ class DifferentiableFunction:
                             levels = {level}
                         else:
                             levels.add(level)
-                    below = trace.below
-                    trace = below._trace if below is not None else None
+                    trace = trace.below
             else:
                 data.append(as_float_array(x, name=f"{type(self).__name__} input {i}"))
-        recorder = stack[min(levels) - 1] if levels else None
-        if recorder is not None and (self.save_inputs_for_backward or self.num_memory_values):
-            data = [recorder.snapshot(d) for d in data]  # what backward will see must not change
+        recorder = None
+        if levels is not None:
+            recorder = stack[min(levels) - 1]
+            if self.save_inputs_for_backward or self.num_memory_values:
+                for k, d in enumerate(data):  # what backward will see must not change behind the tape's back
+                    if d.base is not None or d.flags.writeable:
+                        data[k] = recorder.snapshot(d)
         results = self.forward(*data)
         if type(results) is not tuple:
             results = (results,)
@@ -217,7 +220,13 @@ class DifferentiableFunction:
             y = results[j]
             if type(y) is not np.ndarray or y.dtype.char not in "fd":
                 y = as_float_array(y, name=f"{type(self).__name__}.forward output {j}")
-            outputs.append(_read_only(y, data))
+            if y.flags.writeable:  # outputs are immutable: freeze what forward made, view anything else
+                if y.base is None and not any(y is d for d in data):
+                    y.setflags(write=False)
+                else:
+                    y = y.view()
+                    y.setflags(write=False)
+            outputs.append(y)
         if recorder is None:
             # No traced input: the result is a constant, as in MATLAB (nothing to record).
             if num_outputs == 1:
@@ -225,7 +234,8 @@ class DifferentiableFunction:
             return tuple(DLArray._make(y, "", None) for y in outputs)
         memory = tuple(_protect(m, data, recorder) for m in results[num_outputs:]) if self.num_memory_values else ()
         assert levels is not None
-        wrapped = self._record(inputs, data, outputs, memory, sorted(levels), stack)
+        wrapped = self._record(inputs, data, outputs, memory, sorted(levels) if len(levels) > 1 else list(levels),
+                               stack)
         return wrapped[0] if num_outputs == 1 else wrapped
 
     def _record(
@@ -240,28 +250,28 @@ class DifferentiableFunction:
         """Append one node per recording tape (outermost first); return the outputs as the innermost sees them."""
         input_meta = tuple([(d.shape, d.dtype) for d in data])
         output_meta = tuple([(y.shape, y.dtype) for y in outputs])
-        below: list[Any] = [None] * len(outputs)
+        out_traces: list[Trace | None] = [None] * len(outputs)
         for level in levels:
             tape = stack[level - 1]
-            boxes = [_box_at(x, level, stack) for x in inputs]
-            outs = [DLArray._make(y, "", Trace(tape, next(_ids), b)) for y, b in zip(outputs, below, strict=True)]
-            saved_inputs: tuple = ()
-            if self.save_inputs_for_backward:
-                saved_inputs = tuple([d if b is None else _with_data(b, d) for b, d in zip(boxes, data, strict=True)])
+            in_traces = [_trace_at(x, level, stack) for x in inputs]
+            out_traces = [Trace(tape, next(_ids), t) for t in out_traces]
+            save_inputs = self.save_inputs_for_backward
+            save_outputs = self.save_outputs_for_backward
             tape.nodes.append(
                 Node(
                     self,
-                    tuple([b._trace.id if b is not None and b._trace.tape is tape else None for b in boxes]),
+                    tuple([t.id if t is not None and t.tape is tape else None for t in in_traces]),
                     input_meta,
-                    tuple([o._trace.id for o in outs]),
+                    tuple([t.id for t in out_traces]),  # type: ignore[union-attr]
                     output_meta,
-                    saved_inputs,
-                    tuple(outs) if self.save_outputs_for_backward else (),
+                    tuple(data) if save_inputs else (),
+                    tuple(outputs) if save_outputs else (),
                     memory,
+                    tuple(in_traces) if save_inputs else (),
+                    tuple(out_traces) if save_outputs else (),
                 )
             )
-            below = outs
-        return tuple(below)
+        return tuple([DLArray._make(y, "", t) for y, t in zip(outputs, out_traces, strict=True)])
 
     def backward_checked(
         self,
@@ -287,16 +297,23 @@ class DifferentiableFunction:
         """
         compute_gradients = tuple([bool(c) for c in compute_gradients])
         stack = recording_tapes()
-        args = [_visible(g, stack) for g in dLdY]
-        args.append(compute_gradients)
-        for v in node.saved_inputs:
-            args.append(_visible(v, stack))
-        for v in node.saved_outputs:
-            args.append(_visible(v, stack))
-        args.extend(node.memory)
-        if (higher or stack) and not self.differentiable_backward:
-            if any(isinstance(a, DLArray) for a in args):
+        if not stack:  # nothing records (an ordinary sweep of an outermost dlfeval): NumPy arrays only
+            args = [g._data if isinstance(g, DLArray) else g for g in dLdY]
+            args.append(compute_gradients)
+            args.extend(node.saved_inputs)
+            args.extend(node.saved_outputs)
+        else:  # traced DLArrays wherever a recording tape knows the value
+            args = [_visible(g, stack) for g in dLdY]
+            args.append(compute_gradients)
+            for d, t in zip(node.saved_inputs, node.saved_input_traces, strict=True):
+                t = seen(t, stack)
+                args.append(d if t is None else DLArray._make(d, "", t))
+            for d, t in zip(node.saved_outputs, node.saved_output_traces, strict=True):
+                t = seen(t, stack)
+                args.append(d if t is None else DLArray._make(d, "", t))
+            if not self.differentiable_backward and any(isinstance(a, DLArray) for a in args):
                 raise NotDifferentiableError(_not_differentiable_message(type(self).__name__, higher))
+        args.extend(node.memory)
         grads = self.backward(*args)
         if type(grads) is not tuple:
             grads = (grads,)
@@ -346,20 +363,6 @@ class DifferentiableFunction:
 
 
 # --- helpers: what is saved, and how a sweep sees it ------------------------------------------
-def _read_only(y: np.ndarray, data: Sequence[np.ndarray]) -> np.ndarray:
-    """An output as stored: frozen in place when ``forward`` made it, else a read-only view."""
-    if y.flags.writeable:
-        if y.base is None:
-            for d in data:
-                if y is d:
-                    break
-            else:
-                return freeze(y)
-        y = y.view()
-        y.flags.writeable = False
-    return y
-
-
 _ATOMS = (int, float, bool, str, type(None))
 
 
@@ -391,38 +394,25 @@ def _protect(value: Any, data: Sequence[np.ndarray], tape: Tape) -> Any:
     return value
 
 
-def _box_at(x: Any, level: int, stack: tuple[Tape, ...]) -> DLArray | None:
-    """How the tape at ``level`` sees input ``x``: a DLArray traced by a recording tape at or below it."""
-    while isinstance(x, DLArray):
-        trace = x._trace
-        if trace is None:
-            return None
-        if trace.tape.level <= level and is_recording(trace.tape, stack):
-            return x
-        x = trace.below
+def _trace_at(x: Any, level: int, stack: tuple[Tape, ...]) -> Trace | None:
+    """How the tape at ``level`` sees input ``x``: its trace on a recording tape at or below ``level``."""
+    if not isinstance(x, DLArray):
+        return None
+    trace = x._trace
+    while trace is not None:
+        tape = trace.tape
+        if tape.level <= level and tape.level <= len(stack) and stack[tape.level - 1] is tape:
+            return trace
+        trace = trace.below
     return None
 
 
-def _with_data(box: DLArray, data: np.ndarray) -> DLArray:
-    """``box`` unformatted, holding ``data`` (the tape's snapshot of its values) at every level."""
-    if box._data is data:
-        return box if not box._fmt else DLArray._make(data, "", box._trace)
-    trace = box._trace
-    below = trace.below
-    new_trace = type(trace)(trace.tape, trace.id, None if below is None else _with_data(below, data))
-    return DLArray._make(data, "", new_trace)
-
-
 def _visible(value: Any, stack: tuple[Tape, ...]) -> Any:
-    """``value`` as the recording tapes see it: a DLArray one of them traces, else its NumPy data."""
-    while isinstance(value, DLArray):
-        trace = value._trace
-        if trace is None:
-            return value._data
-        if is_recording(trace.tape, stack):
-            return value if not value._fmt else DLArray._make(value._data, "", trace)
-        value = trace.below if trace.below is not None else value._data
-    return value
+    """``value`` as the recording tapes see it: an unformatted DLArray one of them traces, else its NumPy data."""
+    if not isinstance(value, DLArray):
+        return value
+    trace = seen(value._trace, stack)
+    return value._data if trace is None else DLArray._make(value._data, "", trace)
 
 
 def _not_differentiable_message(name: str, higher: bool) -> str:

@@ -33,7 +33,7 @@ def _check_rate(value: Any, name: str, *, low: float, high: float | None = None,
 def _like(template: Any, values: np.ndarray) -> Any:
     """Wrap ``values`` the way ``template`` is wrapped: a DLArray with its format, or a plain ndarray."""
     if isinstance(template, DLArray):
-        return DLArray(freeze(values), template.fmt)  # a fresh array: the DLArray owns it, read-only
+        return DLArray._make(freeze(values), template.fmt, None)  # a fresh array: the DLArray owns it
     return values
 
 

@@ -50,6 +50,11 @@ __all__ = [
     "recording_tapes",
     "is_recording",
     "paused_above",
+    "pause_above",
+    "resume",
+    "push",
+    "pop",
+    "seen",
     "saved_bytes",
     "writeable_somewhere",
     "freeze",
@@ -64,14 +69,13 @@ _stack: ContextVar[tuple[Tape, ...]] = ContextVar("srelu_lib_tapes", default=())
 class Trace:
     """Identity of a traced value: the tape it lives on, a unique id, and how outer tapes see it.
 
-    ``below`` is ``None`` when no outer tape traces the value (its data is all
-    there is), otherwise the unformatted DLArray by which the next outer
-    recording tape knows the same data.
+    ``below`` is ``None`` when no outer tape traces the value, otherwise the
+    trace by which an outer tape knows the same data (a chain, outermost last).
     """
 
     tape: Tape
     id: int
-    below: Any = None
+    below: Trace | None = None
 
 
 @dataclass(slots=True)
@@ -84,10 +88,12 @@ class Node:
     hold only ``(shape, dtype)`` pairs, so validating ``backward``'s results
     keeps no data alive.
 
-    ``saved_inputs``/``saved_outputs`` hold what ``backward`` receives, as this
-    tape sees it: an unformatted DLArray traced by this tape (or by an outer
-    one), or a plain (read-only) NumPy array for a constant.  ``released``
-    becomes true when a reverse sweep without ``retain_data`` has freed them.
+    ``saved_inputs``/``saved_outputs`` hold the (read-only) NumPy arrays that
+    ``backward`` receives; ``saved_input_traces``/``saved_output_traces`` say
+    which traced value each one is (``None`` for a constant), so that a
+    recorded sweep can hand ``backward`` traced DLArrays instead.
+    ``released`` becomes true when a reverse sweep without ``retain_data`` has
+    freed them.
     """
 
     function: Any
@@ -95,9 +101,11 @@ class Node:
     input_meta: tuple[tuple[tuple[int, ...], np.dtype], ...]
     output_ids: tuple[int, ...]
     output_meta: tuple[tuple[tuple[int, ...], np.dtype], ...]
-    saved_inputs: tuple[Any, ...] = ()
-    saved_outputs: tuple[Any, ...] = ()
+    saved_inputs: tuple[np.ndarray, ...] = ()
+    saved_outputs: tuple[np.ndarray, ...] = ()
     memory: tuple[Any, ...] = ()
+    saved_input_traces: tuple[Trace | None, ...] = ()
+    saved_output_traces: tuple[Trace | None, ...] = ()
     released: bool = False
 
     def saved_arrays(self) -> Iterator[np.ndarray]:
@@ -107,8 +115,6 @@ class Node:
             value = stack.pop()
             if isinstance(value, np.ndarray):
                 yield value
-            elif hasattr(value, "_trace") and isinstance(getattr(value, "_data", None), np.ndarray):
-                yield value._data  # a DLArray: its data
             elif isinstance(value, dict):
                 stack.extend(value.values())
             elif isinstance(value, (list, tuple)):
@@ -117,6 +123,7 @@ class Node:
     def release(self) -> None:
         """Drop everything saved for ``backward`` (after the sweep used it)."""
         self.saved_inputs = self.saved_outputs = self.memory = ()
+        self.saved_input_traces = self.saved_output_traces = ()
         self.released = True
 
 
@@ -133,7 +140,7 @@ class Tape:
     constant_gradients: int = 0
     _snapshots: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
-    def new_trace(self, below: Any = None) -> Trace:
+    def new_trace(self, below: Trace | None = None) -> Trace:
         return Trace(self, next(_ids), below)
 
     def record(self, node: Node) -> None:
@@ -188,6 +195,17 @@ def is_recording(tape: Tape, stack: tuple[Tape, ...] | None = None) -> bool:
     return level <= len(stack) and stack[level - 1] is tape
 
 
+def seen(trace: Trace | None, stack: tuple[Tape, ...]) -> Trace | None:
+    """The first trace in ``trace``'s chain whose tape records in ``stack`` (``None``: a constant there)."""
+    while trace is not None:
+        tape = trace.tape
+        level = tape.level
+        if level <= len(stack) and stack[level - 1] is tape:
+            return trace
+        trace = trace.below
+    return None
+
+
 @contextlib.contextmanager
 def pushed(tape: Tape) -> Iterator[Tape]:
     """Make ``tape`` the innermost recording tape inside the block (what ``dlfeval`` does)."""
@@ -201,6 +219,31 @@ def pushed(tape: Tape) -> Iterator[Tape]:
     finally:
         _stack.reset(token)
         tape.close()
+
+
+def push(tape: Tape) -> Any:
+    """Make ``tape`` the innermost recording tape; returns the token for :func:`pop`."""
+    stack = _stack.get()
+    if tape.level != len(stack) + 1:
+        raise RuntimeError(f"a tape of level {tape.level} cannot record above {len(stack)} tape(s)")
+    tape.active = True
+    return _stack.set((*stack, tape))
+
+
+def pop(tape: Tape, token: Any) -> None:
+    """Undo :func:`push` and release everything ``tape`` saved."""
+    _stack.reset(token)
+    tape.close()
+
+
+def pause_above(level: int) -> Any:
+    """Switch recording off for the tapes of ``level`` and above; returns the token for :func:`resume`."""
+    return _stack.set(_stack.get()[: max(level - 1, 0)])
+
+
+def resume(token: Any) -> None:
+    """Undo :func:`pause_above`."""
+    _stack.reset(token)
 
 
 @contextlib.contextmanager
@@ -249,5 +292,5 @@ def writeable_somewhere(array: np.ndarray) -> bool:
 
 def freeze(array: np.ndarray) -> np.ndarray:
     """Make ``array`` read-only in place and return it (for arrays the caller owns)."""
-    array.flags.writeable = False
+    array.setflags(write=False)
     return array

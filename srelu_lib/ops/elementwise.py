@@ -246,10 +246,12 @@ def _float_dtype(dtype: Any) -> np.dtype:
 
 # --- the functions users (and backward rules) call -----------------------------------
 def _label(Y: DLArray, fmt: str) -> DLArray:
-    """Give an operation's (canonically laid out) output its labels; the trace is shared."""
-    if fmt and Y.ndim != len(fmt):
+    """Give an operation's (canonically laid out) output its labels (a valid, canonical format); the trace is shared."""
+    if not fmt:
+        return Y
+    if Y._data.ndim != len(fmt):
         raise ValueError(f"result has {Y.ndim} dimension(s) but its format {fmt!r} has {len(fmt)} labels")
-    return DLArray(Y._data, fmt, _trace=Y._trace) if fmt else Y
+    return DLArray._make(Y._data, fmt, Y._trace)
 
 
 def _aligned_format(fa: str, fb: str) -> str:
@@ -268,10 +270,12 @@ def _expanded_shape(X: DLArray, fmt: str) -> tuple[int, ...]:
 
 
 def _operand(x: Any, like: DLArray) -> Any:
+    if isinstance(x, (DLArray, np.ndarray)):
+        return x
     # Python numbers take the DLArray's dtype (NumPy's "weak scalar" rule).
     if isinstance(x, Number):  # bool too: NumPy treats Python bools as weak scalars
         return np.asarray(x, dtype=like.dtype)
-    if isinstance(x, (DLArray, np.ndarray, np.generic, bool)):
+    if isinstance(x, np.generic):
         return x
     if isinstance(x, (list, tuple)):
         return np.asarray(x)
@@ -298,7 +302,7 @@ def _binary(op: DifferentiableFunction, a: Any, b: Any) -> DLArray:
     a, b = _operand(a, dl), _operand(b, dl)
     fa = a._fmt if isinstance(a, DLArray) else ""
     fb = b._fmt if isinstance(b, DLArray) else ""
-    sa, sb = np.shape(a), np.shape(b)
+    sa, sb = a.shape, b.shape  # DLArray, ndarray or NumPy scalar
     if fa and fb and fa != fb:
         fmt = _aligned_format(fa, fb)
         sa, sb = _expanded_shape(a, fmt), _expanded_shape(b, fmt)

@@ -15,7 +15,7 @@ import numpy as np
 from ..arrays import DLArray, as_float_array, extractdata
 from ..function import DifferentiableFunction
 from .conv import _require_formatted
-from .elementwise import cast, where
+from .elementwise import where
 from .math import log
 
 __all__ = ["crossentropy", "mse", "CrossEntropy", "MSE"]
@@ -45,15 +45,18 @@ class CrossEntropy(DifferentiableFunction):
         return -(T * self._log(Y)).sum() / Y.dtype.type(self.batch_size)
 
     def backward(self, dLdL, compute_gradients, Y, T):
-        scale = cast(dLdL, Y.dtype) / Y.dtype.type(self.batch_size)
+        scale = dLdL.astype(Y.dtype, copy=False) / Y.dtype.type(self.batch_size)
         tiny = np.finfo(Y.dtype).tiny
         clipped = extractdata(Y) < tiny  # the clip is active here: the derivative is 0
-        Y_safe = where(clipped, tiny, Y)  # no division by 0, and no 0 * inf in higher derivatives
+        clipping = bool(clipped.any())
+        # where the clip acts, divide by `tiny` instead: no division by 0, no 0 * inf in higher derivatives
+        Y_safe = where(clipped, tiny, Y) if clipping else Y
         dLdY = dLdT = None
         if compute_gradients[0]:
-            dLdY = where(clipped, 0, -cast(T, Y.dtype) / Y_safe) * scale
+            dLdY = -T.astype(Y.dtype, copy=False) / Y_safe
+            dLdY = (where(clipped, 0, dLdY) if clipping else dLdY) * scale
         if compute_gradients[1]:
-            dLdT = cast(-log(Y_safe) * scale, T.dtype)
+            dLdT = (-log(Y_safe) * scale).astype(T.dtype, copy=False)
         return dLdY, dLdT
 
 
@@ -128,9 +131,10 @@ class MSE(DifferentiableFunction):
         return (D * D).sum() / Y.dtype.type(2 * self.num_observations)
 
     def backward(self, dLdL, compute_gradients, Y, T):
-        D = (Y - cast(T, Y.dtype)) * (cast(dLdL, Y.dtype) / Y.dtype.type(self.num_observations))
+        scale = dLdL.astype(Y.dtype, copy=False) / Y.dtype.type(self.num_observations)
+        D = (Y - T.astype(Y.dtype, copy=False)) * scale
         dLdY = D if compute_gradients[0] else None
-        dLdT = cast(-D, T.dtype) if compute_gradients[1] else None
+        dLdT = (-D).astype(T.dtype, copy=False) if compute_gradients[1] else None
         return dLdY, dLdT
 
 

@@ -30,8 +30,7 @@ import numpy as np
 from ..arrays import DLArray, as_float_array, extractdata
 from ..function import DifferentiableFunction
 from .conv import _require_formatted
-from .elementwise import _label, cast, unbroadcast, where
-from .shape import permute
+from .elementwise import _label, unbroadcast, where
 
 __all__ = [
     "fullyconnect",
@@ -62,8 +61,8 @@ class MatMul(DifferentiableFunction):
         return A @ B
 
     def backward(self, dLdY, compute_gradients, A, B):
-        dLdA = cast(matmul(dLdY, permute(B, (1, 0))), A.dtype) if compute_gradients[0] else None
-        dLdB = cast(matmul(permute(A, (1, 0)), dLdY), B.dtype) if compute_gradients[1] else None
+        dLdA = (dLdY @ B.T).astype(A.dtype, copy=False) if compute_gradients[0] else None
+        dLdB = (A.T @ dLdY).astype(B.dtype, copy=False) if compute_gradients[1] else None
         return dLdA, dLdB
 
 
@@ -98,11 +97,12 @@ class FullyConnect(DifferentiableFunction):
 
     def backward(self, dLdY, compute_gradients, X, W, b):
         dLdX = dLdW = dLdb = None
+        # (@, .T, .reshape and .astype work alike on NumPy arrays and on traced DLArrays)
         if compute_gradients[0]:
-            dLdX = cast(matmul(permute(W, (1, 0)), dLdY).reshape(X.shape), X.dtype)
+            dLdX = (W.T @ dLdY).reshape(X.shape).astype(X.dtype, copy=False)
         if compute_gradients[1]:
             features = X.reshape(-1, X.shape[-1])
-            dLdW = cast(matmul(dLdY, permute(features, (1, 0))), W.dtype)
+            dLdW = (dLdY @ features.T).astype(W.dtype, copy=False)
         if compute_gradients[2]:
             dLdb = unbroadcast(dLdY, (b.size, 1), b.dtype).reshape(b.shape)
         return dLdX, dLdW, dLdb
