@@ -1,19 +1,9 @@
 """Formatted arrays: the Python counterpart of MATLAB's ``dlarray``.
 
 A :class:`DLArray` is a NumPy array plus an optional *format*: one label per
-dimension, drawn from
-
-=====  ==========================================
-label  meaning
-=====  ==========================================
-``S``  spatial (any number of them)
-``C``  channel (at most one)
-``B``  batch (at most one)
-``T``  time (at most one)
-``U``  unspecified (any number of them)
-=====  ==========================================
-
-As in MATLAB, a formatted array is always stored in the *canonical order*
+dimension, ``S`` (spatial), ``C`` (channel), ``B`` (batch), ``T`` (time) or
+``U`` (unspecified); ``C``, ``B`` and ``T`` appear at most once (the rules are
+in :mod:`srelu_lib.labels`).  As in MATLAB, a formatted array is always stored in the *canonical order*
 ``S…, C, B, T, U…``: :func:`dlarray` permutes the data to match, so
 ``dims(dlarray(np.zeros((3, 4)), "TS"))`` is ``"ST"`` and the stored array has
 shape ``(4, 3)``.
@@ -26,8 +16,7 @@ writeable, and when a traced operation keeps such data for its backward pass
 the tape keeps a private copy (see :mod:`srelu_lib.tape`).  To modify values,
 copy them: ``np.array(X)``.
 
-This module holds the array type and the label rules.  The arithmetic
-operators of a DLArray call the differentiable operations of
+The arithmetic operators of a DLArray call the differentiable operations of
 :mod:`srelu_lib.ops` (looked up when called, so this module does not import
 them), and tracing for automatic differentiation is done by
 :mod:`srelu_lib.tape`; a DLArray merely carries an opaque ``_trace`` slot.
@@ -35,11 +24,11 @@ them), and tracing for automatic differentiation is done by
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 
+from .labels import LABELS, canonical_permutation, check_format, stored_format_problem
 from .tape import current_tape, freeze, recording_tapes, seen
 
 __all__ = [
@@ -53,11 +42,6 @@ __all__ = [
     "canonical_permutation",
     "as_float_array",
 ]
-
-#: The valid dimension labels, in canonical order.
-LABELS = "SCBTU"
-_SINGLE = "CBT"  # labels that may appear at most once
-
 
 def as_float_array(data: Any, name: str = "data") -> np.ndarray:
     """Return ``data`` as a float32 or float64 NumPy array.
@@ -81,35 +65,6 @@ def as_float_array(data: Any, name: str = "data") -> np.ndarray:
         f"{name} must be real numeric (float32, float64, integer or bool); "
         f"got dtype {array.dtype}"
     )
-
-
-def _check_format(fmt: str, ndim: int) -> None:
-    if not isinstance(fmt, str):
-        raise TypeError(f"fmt must be a str of dimension labels; got {type(fmt).__name__}")
-    bad = sorted(set(fmt) - set(LABELS))
-    if bad:
-        raise ValueError(
-            f"fmt {fmt!r} has invalid label(s) {''.join(bad)!r}; "
-            f"valid labels are S, C, B, T, U"
-        )
-    for label in _SINGLE:
-        if fmt.count(label) > 1:
-            raise ValueError(f"fmt {fmt!r} has more than one {label!r} label; at most one is allowed")
-    if fmt and len(fmt) < ndim:
-        raise ValueError(
-            f"fmt {fmt!r} labels {len(fmt)} dimension(s) but the data has {ndim}; "
-            f"give one label per dimension"
-        )
-
-
-def canonical_permutation(fmt: str) -> tuple[tuple[int, ...], str]:
-    """Return ``(perm, canonical_fmt)`` that sorts ``fmt`` into S…, C, B, T, U… order.
-
-    The sort is stable, so several S (or U) dimensions keep their relative order.
-    ``np.transpose(data, perm)`` puts data labelled ``fmt`` into canonical order.
-    """
-    perm = tuple(sorted(range(len(fmt)), key=lambda i: LABELS.index(fmt[i])))
-    return perm, "".join(fmt[i] for i in perm)
 
 
 class DLArray:
@@ -140,7 +95,7 @@ class DLArray:
                 f" (use dlarray(data, fmt), which converts)"
             )
         if fmt:
-            problem = _format_problem(fmt, data.ndim) if isinstance(fmt, str) else "fmt must be a str"
+            problem = stored_format_problem(fmt, data.ndim) if isinstance(fmt, str) else "fmt must be a str"
             if problem:
                 raise ValueError(f"DLArray: {problem}")
         if data.flags.writeable:
@@ -316,22 +271,6 @@ def _ops() -> Any:
     return _OPS
 
 
-@functools.lru_cache(maxsize=256)
-def _format_problem(fmt: str, ndim: int) -> str:
-    """What is wrong with ``fmt`` as the format of stored data with ``ndim`` dimensions ("" if nothing)."""
-    bad = sorted(set(fmt) - set(LABELS))
-    if bad:
-        return f"fmt {fmt!r} has invalid label(s) {''.join(bad)!r}; valid labels are S, C, B, T, U"
-    for label in _SINGLE:
-        if fmt.count(label) > 1:
-            return f"fmt {fmt!r} has more than one {label!r} label; at most one is allowed"
-    if len(fmt) != ndim:
-        return f"fmt {fmt!r} has {len(fmt)} label(s) but the data has {ndim} dimension(s); give one label per dimension"
-    if canonical_permutation(fmt)[1] != fmt:
-        return f"fmt {fmt!r} is not in canonical order S, C, B, T, U (dlarray() permutes the data for you)"
-    return ""
-
-
 def dlarray(data: Any, fmt: str = "") -> DLArray:
     """Create a (formatted) deep-learning array, like MATLAB's ``dlarray(X, fmt)``.
 
@@ -370,7 +309,7 @@ def dlarray(data: Any, fmt: str = "") -> DLArray:
             return data
         if not fmt:
             return data
-        _check_format(fmt, data.ndim)
+        check_format(fmt, data.ndim)
         if data.is_traced:
             # Relabelling a traced array is a differentiable operation (a
             # permutation); it lives with the other operations.
@@ -380,7 +319,7 @@ def dlarray(data: Any, fmt: str = "") -> DLArray:
     values = as_float_array(data)
     if values is not data and values.base is None:
         freeze(values)  # a conversion made here (from a list, ints, float16, ...): nobody else holds it
-    _check_format(fmt, values.ndim)
+    check_format(fmt, values.ndim)
     if not fmt:
         return _new_array(values, "")
     values, canonical = _canonical(values, fmt)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import DLArray, as_float_array
-from .tape import Node, Tape, Trace, _ids, freeze, recording_tapes, seen
+from .tape import Node, Tape, Trace, _ids, recording_tapes, seen
 
 __all__ = ["DifferentiableFunction", "BackwardError", "NotDifferentiableError"]
 
@@ -232,7 +232,7 @@ class DifferentiableFunction:
             if num_outputs == 1:
                 return DLArray._make(outputs[0], "", None)
             return tuple(DLArray._make(y, "", None) for y in outputs)
-        memory = tuple(_protect(m, data, recorder) for m in results[num_outputs:]) if self.num_memory_values else ()
+        memory = tuple(recorder.protect(m, data) for m in results[num_outputs:]) if self.num_memory_values else ()
         assert levels is not None
         wrapped = self._record(inputs, data, outputs, memory, sorted(levels) if len(levels) > 1 else list(levels),
                                stack)
@@ -363,37 +363,6 @@ class DifferentiableFunction:
 
 
 # --- helpers: what is saved, and how a sweep sees it ------------------------------------------
-_ATOMS = (int, float, bool, str, type(None))
-
-
-def _protect(value: Any, data: Sequence[np.ndarray], tape: Tape) -> Any:
-    """A memory value with every array in it made immutable (frozen, or snapshot by the tape)."""
-    kind = type(value)
-    if kind is np.ndarray:
-        if value.flags.writeable and value.base is None:
-            for d in data:
-                if value is d:
-                    break
-            else:
-                return freeze(value)  # made by forward: nobody else holds it
-        return tape.snapshot(value)
-    if kind is tuple or kind is list:
-        items = None
-        for k, v in enumerate(value):
-            if type(v) in _ATOMS:
-                continue
-            protected = _protect(v, data, tape)
-            if protected is not v:
-                if items is None:
-                    items = list(value)
-                items[k] = protected
-        return value if items is None else kind(items)
-    if kind is dict:
-        changed = {k: p for k, v in value.items() if (p := _protect(v, data, tape)) is not v}
-        return value if not changed else {**value, **changed}
-    return value
-
-
 def _trace_at(x: Any, level: int, stack: tuple[Tape, ...]) -> Trace | None:
     """How the tape at ``level`` sees input ``x``: its trace on a recording tape at or below ``level``."""
     if not isinstance(x, DLArray):

@@ -15,8 +15,9 @@ how the *outer* tapes see it (``Trace.below``), as in HIPS autograd's nested
 boxes: an operation on it is recorded on every tape that traces one of its
 inputs, so the result of an inner ``dlfeval`` stays traced by the outer one.
 
-**Recording on and off.**  :func:`paused_above` switches recording off for
-every tape from a level upwards; the reverse sweep of an ordinary
+**Recording on and off.**  :func:`push`/:func:`pop` start and end a tape's
+recording (``dlfeval``); :func:`pause_above`/:func:`resume` switch recording off
+for every tape from a level upwards.  The reverse sweep of an ordinary
 (first-order) :func:`~srelu_lib.dlgradient` runs the ``backward`` functions
 that way, so nothing they compute lands on the tape being swept.
 
@@ -33,9 +34,8 @@ done by :mod:`srelu_lib.autodiff`.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,8 +48,6 @@ __all__ = [
     "Tape",
     "current_tape",
     "recording_tapes",
-    "is_recording",
-    "paused_above",
     "pause_above",
     "resume",
     "push",
@@ -60,6 +58,7 @@ __all__ = [
     "freeze",
 ]
 
+_ATOMS = (int, float, bool, str, type(None))  # memory values with no array inside
 _ids = itertools.count(1)  # itertools.count is atomic under the GIL: ids are unique across threads
 #: The recording tapes of the running context, outermost first.
 _stack: ContextVar[tuple[Tape, ...]] = ContextVar("srelu_lib_tapes", default=())
@@ -158,6 +157,34 @@ class Tape:
         self.snapshot_nbytes += copy.nbytes
         return copy
 
+    def protect(self, value: Any, inputs: Sequence[np.ndarray] = ()) -> Any:
+        """A memory value with every array in it immutable: frozen in place if new, else :meth:`snapshot`.
+
+        An array counts as new when it views nothing and is none of ``inputs``
+        (the arrays ``forward`` received): ``forward`` made it, nobody else
+        holds it.  Containers (tuple, list, dict) are searched recursively.
+        """
+        kind = type(value)
+        if kind is np.ndarray:
+            if value.flags.writeable and value.base is None and not any(value is d for d in inputs):
+                return freeze(value)
+            return self.snapshot(value)
+        if kind is tuple or kind is list:
+            items = None
+            for k, v in enumerate(value):
+                if type(v) in _ATOMS:
+                    continue
+                protected = self.protect(v, inputs)
+                if protected is not v:
+                    if items is None:
+                        items = list(value)
+                    items[k] = protected
+            return value if items is None else kind(items)
+        if kind is dict:
+            changed = {k: p for k, v in value.items() if (p := self.protect(v, inputs)) is not v}
+            return value if not changed else {**value, **changed}
+        return value
+
     def saved_nbytes(self) -> int:
         """Bytes of NumPy data the recorded nodes keep for their backward passes.
 
@@ -187,14 +214,6 @@ def recording_tapes() -> tuple[Tape, ...]:
     return _stack.get()
 
 
-def is_recording(tape: Tape, stack: tuple[Tape, ...] | None = None) -> bool:
-    """True when ``tape`` records in the current context (it is on this context's stack)."""
-    if stack is None:
-        stack = _stack.get()
-    level = tape.level
-    return level <= len(stack) and stack[level - 1] is tape
-
-
 def seen(trace: Trace | None, stack: tuple[Tape, ...]) -> Trace | None:
     """The first trace in ``trace``'s chain whose tape records in ``stack`` (``None``: a constant there)."""
     while trace is not None:
@@ -204,21 +223,6 @@ def seen(trace: Trace | None, stack: tuple[Tape, ...]) -> Trace | None:
             return trace
         trace = trace.below
     return None
-
-
-@contextlib.contextmanager
-def pushed(tape: Tape) -> Iterator[Tape]:
-    """Make ``tape`` the innermost recording tape inside the block (what ``dlfeval`` does)."""
-    stack = _stack.get()
-    if tape.level != len(stack) + 1:
-        raise RuntimeError(f"a tape of level {tape.level} cannot record above {len(stack)} tape(s)")
-    token = _stack.set((*stack, tape))
-    tape.active = True
-    try:
-        yield tape
-    finally:
-        _stack.reset(token)
-        tape.close()
 
 
 def push(tape: Tape) -> Any:
@@ -244,21 +248,6 @@ def pause_above(level: int) -> Any:
 def resume(token: Any) -> None:
     """Undo :func:`pause_above`."""
     _stack.reset(token)
-
-
-@contextlib.contextmanager
-def paused_above(level: int) -> Iterator[None]:
-    """Switch recording off for the tapes of ``level`` and above inside the block.
-
-    Outer tapes (lower levels) keep recording.  ``paused_above(1)`` turns
-    tracing off completely.
-    """
-    stack = _stack.get()
-    token = _stack.set(stack[: max(level - 1, 0)])
-    try:
-        yield
-    finally:
-        _stack.reset(token)
 
 
 def saved_bytes() -> int:
