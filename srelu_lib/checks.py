@@ -30,7 +30,7 @@ kink: it is left out of the comparison and counted in
 
 Second derivatives.  :func:`gradgradcheck` checks a *differentiable* backward
 (the one ``dlgradient(..., enable_higher_derivatives=True)`` records) the same
-way, one order up: it reduces the gradients to the scalar
+way, one order up: it reduces the gradients to the scalar ::
 
     S(inputs, dLdY) = sum_i sum(V_i * dL/dinput_i),   L = sum(dLdY * fn(*inputs)),
 

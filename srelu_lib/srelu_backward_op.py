@@ -2,7 +2,7 @@ r"""SReLU's backward as an operation of its own, so that SReLU has second (and h
 
 This is the pattern of PyTorch's "double backward" tutorial: when a reverse
 sweep is recorded (``dlgradient(..., enable_higher_derivatives=True)``),
-:meth:`SReLUFunction.backward <srelu_lib.SReLUFunction.backward>` does not
+:meth:`SReLUFunction.backward <srelu_lib.srelu_function.SReLUFunction.backward>` does not
 compute the gradients itself but calls :class:`SReLUBackward`, a
 :class:`~srelu_lib.DifferentiableFunction` whose
 

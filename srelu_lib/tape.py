@@ -8,7 +8,7 @@ Inside :func:`~srelu_lib.dlfeval` a :class:`Tape` *records*.  Every
 function's constructor flags asked to keep for ``backward`` - nothing more.
 
 **Levels.**  ``dlfeval`` calls nest.  The recording tapes of the running code
-form a stack (``level`` 1 is the outermost), kept in a :mod:`contextvars`
+form a stack (``level`` 1 is the outermost), kept in a ``contextvars``
 variable, so every thread (and every asyncio task) has its own stack and
 never sees another thread's tape.  A value traced by an inner tape remembers
 how the *outer* tapes see it (``Trace.below``), as in HIPS autograd's nested

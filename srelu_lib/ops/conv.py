@@ -3,13 +3,12 @@
 ``dlconv`` is :class:`Conv2D`.  Its backward needs two more bilinear maps,
 and each of the three is the other two's derivative:
 
-=======================  ==============================  ==========================================
-operation                computes                        its backward uses
-=======================  ==============================  ==========================================
-:class:`Conv2D`          ``Y = conv(X, K) + b``          ``conv_grad_input``, ``conv_grad_kernel``
-:class:`ConvGradInput`   ``dL/dX`` from ``dL/dY``, ``K``  ``conv`` (no bias), ``conv_grad_kernel``
-:class:`ConvGradKernel`  ``dL/dK`` from ``X``, ``dL/dY``  ``conv_grad_input``, ``conv`` (no bias)
-=======================  ==============================  ==========================================
+- :class:`Conv2D` computes ``Y = conv(X, K) + b``; its backward calls
+  :func:`conv_grad_input` and :func:`conv_grad_kernel`;
+- :class:`ConvGradInput` computes ``dL/dX`` from ``dL/dY`` and ``K``; its
+  backward calls ``conv`` (without bias) and :func:`conv_grad_kernel`;
+- :class:`ConvGradKernel` computes ``dL/dK`` from ``X`` and ``dL/dY``; its
+  backward calls :func:`conv_grad_input` and ``conv`` (without bias).
 
 So convolutions differentiate to any order.  The functions
 :func:`conv_grad_input` and :func:`conv_grad_kernel` compute with NumPy on NumPy
@@ -152,7 +151,7 @@ class Conv2D(DifferentiableFunction):
 
     differentiable_backward = True
 
-    def __init__(self, pads: Pads, stride: Stride) -> None:
+    def __init__(self, pads: tuple[int, int, int, int], stride: tuple[int, int]) -> None:
         super().__init__(1, save_inputs_for_backward=True)
         self.pads: Pads = tuple(int(p) for p in pads)  # type: ignore[assignment]
         self.stride: Stride = tuple(int(s) for s in stride)  # type: ignore[assignment]
@@ -178,7 +177,7 @@ class ConvGradInput(DifferentiableFunction):
 
     differentiable_backward = True
 
-    def __init__(self, size: tuple[int, int], pads: Pads, stride: Stride) -> None:
+    def __init__(self, size: tuple[int, int], pads: tuple[int, int, int, int], stride: tuple[int, int]) -> None:
         super().__init__(1, save_inputs_for_backward=True)
         self.size: tuple[int, int] = (int(size[0]), int(size[1]))
         self.pads, self.stride = pads, stride
@@ -199,7 +198,7 @@ class ConvGradKernel(DifferentiableFunction):
 
     differentiable_backward = True
 
-    def __init__(self, kernel: tuple[int, int], pads: Pads, stride: Stride) -> None:
+    def __init__(self, kernel: tuple[int, int], pads: tuple[int, int, int, int], stride: tuple[int, int]) -> None:
         super().__init__(1, save_inputs_for_backward=True)
         self.kernel: tuple[int, int] = (int(kernel[0]), int(kernel[1]))
         self.pads, self.stride = pads, stride
@@ -223,11 +222,13 @@ def _conv_nobias(X: Any, K: Any, pads: Pads, stride: Stride, dtype: np.dtype) ->
     return _conv(X.astype(dt, copy=False), K.astype(dt, copy=False), pads, stride).astype(dtype, copy=False)
 
 
-def conv_grad_input(dY: Any, K: Any, size: tuple[int, int], pads: Pads, stride: Stride, dtype: Any) -> Any:
+def conv_grad_input(
+    dY: Any, K: Any, size: tuple[int, int], pads: tuple[int, int, int, int], stride: tuple[int, int], dtype: Any
+) -> Any:
     """``dL/dX`` (shape ``(*size, C, B)``, ``dtype``) of a convolution, from ``dL/dY`` and the filters.
 
     NumPy arrays in, a NumPy array out; a DLArray input records
-    :class:`ConvGradInput` (differentiable).
+    :class:`~srelu_lib.ops.conv.ConvGradInput` (differentiable).
     """
     if isinstance(dY, DLArray) or isinstance(K, DLArray):
         return cast(ConvGradInput(size, pads, stride)(dY, K), dtype)
@@ -237,11 +238,13 @@ def conv_grad_input(dY: Any, K: Any, size: tuple[int, int], pads: Pads, stride: 
     return out.astype(dtype, copy=False)
 
 
-def conv_grad_kernel(X: Any, dY: Any, kernel: tuple[int, int], pads: Pads, stride: Stride, dtype: Any) -> Any:
+def conv_grad_kernel(
+    X: Any, dY: Any, kernel: tuple[int, int], pads: tuple[int, int, int, int], stride: tuple[int, int], dtype: Any
+) -> Any:
     """``dL/dK`` (shape ``(*kernel, C, F)``, ``dtype``) of a convolution, from its input and ``dL/dY``.
 
     NumPy arrays in, a NumPy array out; a DLArray input records
-    :class:`ConvGradKernel` (differentiable).
+    :class:`~srelu_lib.ops.conv.ConvGradKernel` (differentiable).
     """
     if isinstance(X, DLArray) or isinstance(dY, DLArray):
         return cast(ConvGradKernel(kernel, pads, stride)(X, dY), dtype)

@@ -79,7 +79,10 @@ class Mean(DifferentiableFunction):
 
 
 class BroadcastTo(DifferentiableFunction):
-    """``Y = numpy.broadcast_to(X, shape)`` (a copy); the backward sums back with :func:`unbroadcast`."""
+    """``Y = numpy.broadcast_to(X, shape)`` (a copy).
+
+    The backward sums back with :func:`~srelu_lib.ops.elementwise.unbroadcast`.
+    """
 
     differentiable_backward = True
 
