@@ -135,8 +135,11 @@ class Multiply(DifferentiableFunction):
         return A * B
 
     def backward(self, dLdY, compute_gradients, A, B):
-        dLdA = unbroadcast(dLdY * B, A.shape, A.dtype) if compute_gradients[0] else None
-        dLdB = unbroadcast(dLdY * A, B.shape, B.dtype) if compute_gradients[1] else None
+        dLdA = dLdB = None
+        if compute_gradients[0]:
+            dLdA = unbroadcast(dLdY * B, A.shape, A.dtype)
+        if compute_gradients[1]:
+            dLdB = unbroadcast(dLdY * A, B.shape, B.dtype)
         return dLdA, dLdB
 
 
