@@ -285,7 +285,9 @@ def dlarray(data: Any, fmt: str = "") -> DLArray:
 
     Returns:
         A DLArray whose data is permuted into canonical order S…, C, B, T, U…
-        and whose ``fmt`` is the correspondingly sorted format.
+        and whose ``fmt`` is the correspondingly sorted format.  Its data is
+        read-only; when no conversion or permutation was needed it is a view
+        of ``data`` (no copy), and ``data`` itself stays writeable.
 
     Applied to an *unformatted, traced* DLArray (inside ``dlfeval``), the
     result is traced too, so gradients flow through the relabelling; this is

@@ -265,7 +265,7 @@ class DifferentiableFunction:
                     tuple([t.id for t in out_traces]),  # type: ignore[union-attr]
                     output_meta,
                     tuple(data) if save_inputs else (),
-                    tuple(outputs) if save_outputs else (),
+                    tuple([y if y.base is None else tape.snapshot(y) for y in outputs]) if save_outputs else (),
                     memory,
                     tuple(in_traces) if save_inputs else (),
                     tuple(out_traces) if save_outputs else (),

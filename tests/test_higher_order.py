@@ -567,3 +567,26 @@ def test_srelu_second_derivatives_propagate_non_finite_data(bad):
     np.testing.assert_array_equal(d_X[0, 1:], [1.0, 0.0, 1.0])  # finite elements unaffected
     if np.isnan(bad):
         assert np.isnan(d_X[0, 0]) and all(np.isnan(values(o)).all() for o in out[1:])
+
+
+def test_an_output_that_views_a_caller_array_is_saved_as_a_copy():
+    class PassThrough(DifferentiableFunction):  # returns a view of its (constant) input as output
+        differentiable_backward = True
+
+        def __init__(self) -> None:
+            super().__init__(1, save_outputs_for_backward=True)
+
+        def forward(self, X, C):
+            return C.reshape(C.shape)
+
+        def backward(self, dLdY, compute_gradients, Y):
+            return dLdY * Y, None
+
+    c = np.array([1.0, 2.0])
+
+    def f(x):
+        y = (PassThrough()(x, c) * 1.0).sum()
+        c[:] = 50.0  # changes the caller's array after the forward pass
+        return dlgradient(y, x)
+
+    np.testing.assert_allclose(values(dlfeval(f, dlarray(np.ones(2)))), [1.0, 2.0])
