@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .labels import LABELS, canonical_permutation, check_format, stored_format_problem
-from .tape import current_tape, freeze, recording_tapes, seen
+from .tape import current_tape, freeze, recorded_backward, recording_tapes, seen
 
 __all__ = [
     "DLArray",
@@ -61,10 +61,7 @@ def as_float_array(data: Any, name: str = "data") -> np.ndarray:
         return array.astype(np.float32 if array.dtype.itemsize < 4 else np.float64)
     if kind in "biu":
         return array.astype(np.float64)
-    raise TypeError(
-        f"{name} must be real numeric (float32, float64, integer or bool); "
-        f"got dtype {array.dtype}"
-    )
+    raise TypeError(f"{name} must be real numeric (float32, float64, integer or bool); got dtype {array.dtype}")
 
 
 class DLArray:
@@ -89,11 +86,8 @@ class DLArray:
         # Use :func:`dlarray` instead.  A writeable ``data`` is stored as a
         # read-only view (``data`` itself stays writeable).
         if not isinstance(data, np.ndarray) or data.dtype.char not in "fd":
-            raise TypeError(
-                f"DLArray data must be a float32 or float64 NumPy array; got "
-                f"{type(data).__name__}{' of dtype ' + str(data.dtype) if isinstance(data, np.ndarray) else ''}"
-                f" (use dlarray(data, fmt), which converts)"
-            )
+            got = f"ndarray of dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+            raise TypeError(f"DLArray data must be a float32 or float64 NumPy array; got {got} (use dlarray())")
         if fmt:
             problem = stored_format_problem(fmt, data.ndim) if isinstance(fmt, str) else "fmt must be a str"
             if problem:
@@ -101,9 +95,7 @@ class DLArray:
         if data.flags.writeable:
             data = data.view()
             data.flags.writeable = False
-        self._data = data
-        self._fmt = fmt
-        self._trace = _trace
+        self._data, self._fmt, self._trace = data, fmt, _trace
 
     @classmethod
     def _make(cls, data: np.ndarray, fmt: str, trace: Any) -> DLArray:
@@ -144,6 +136,11 @@ class DLArray:
         return seen(self._trace, recording_tapes()) is not None
 
     def __array__(self, dtype=None, copy=None):
+        op = recorded_backward.get()
+        if op is not None and self.is_traced:  # a NumPy function would drop the trace: never silently
+            raise TypeError(f"{op}.backward passed a traced DLArray to a NumPy function in a recorded sweep: "
+                            f"the higher derivative would be silently wrong. Use srelu_lib operations, or "
+                            f"extractdata(X) where a constant is meant (a mask, a sign).")
         if dtype is not None and dtype != self._data.dtype:
             return self._data.astype(dtype)
         if copy:
@@ -168,22 +165,22 @@ class DLArray:
 
     # Comparisons return boolean NumPy arrays: constants, which carry no gradient.
     def __lt__(self, other: Any) -> Any:
-        return self._data < np.asarray(other)
+        return self._data < _value(other)
 
     def __le__(self, other: Any) -> Any:
-        return self._data <= np.asarray(other)
+        return self._data <= _value(other)
 
     def __gt__(self, other: Any) -> Any:
-        return self._data > np.asarray(other)
+        return self._data > _value(other)
 
     def __ge__(self, other: Any) -> Any:
-        return self._data >= np.asarray(other)
+        return self._data >= _value(other)
 
     def __eq__(self, other: Any) -> Any:  # elementwise, as in NumPy
-        return self._data == np.asarray(other)
+        return self._data == _value(other)
 
     def __ne__(self, other: Any) -> Any:
-        return self._data != np.asarray(other)
+        return self._data != _value(other)
 
     # Arithmetic, reductions and indexing are differentiable operations of
     # srelu_lib.ops, looked up when called (those modules import this one).
@@ -256,6 +253,11 @@ class DLArray:
         so the same array is returned when the dtype already matches.
         """
         return _ops().cast(self, dtype)
+
+
+def _value(x: Any) -> Any:
+    """The NumPy value of a comparison operand (a DLArray's data: comparisons give constants)."""
+    return x._data if isinstance(x, DLArray) else np.asarray(x)
 
 
 _OPS: Any = None

@@ -17,16 +17,11 @@ and define two methods:
     input, in input order (bare when N == 1, a 1-tuple is accepted too), with
     ``None`` for each input whose ``compute_gradients`` entry is false.
 
-Calling the object, ``fcn(X1, ..., XN)``, runs ``forward`` and returns
-unformatted :class:`~srelu_lib.DLArray` outputs (one, or a tuple).  Inside
-:func:`~srelu_lib.dlfeval` the call is recorded on the tape, keeping only what
-the flags ask for; the framework then checks every result of ``backward``
-(count, ``None``-ness, shape, dtype) and names the operation and input position
-in any error (:class:`BackwardError`).
-
-Higher derivatives (``dlgradient(..., enable_higher_derivatives=True)``) need
-a backward that can itself be differentiated: see
-:attr:`DifferentiableFunction.differentiable_backward`.
+Calling the object runs ``forward`` and returns unformatted
+:class:`~srelu_lib.DLArray` outputs; inside :func:`~srelu_lib.dlfeval` the call
+is recorded, keeping only what the flags ask for, and every result of
+``backward`` is checked (:class:`BackwardError`).  Higher derivatives need a
+differentiable backward: see :attr:`DifferentiableFunction.differentiable_backward`.
 """
 
 from __future__ import annotations
@@ -37,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import DLArray, as_float_array
-from .tape import Node, Tape, Trace, _ids, recording_tapes, seen
+from .tape import Node, Tape, Trace, _ids, recorded_backward, recording_tapes, seen
 
 __all__ = ["DifferentiableFunction", "BackwardError", "NotDifferentiableError"]
 
@@ -95,7 +90,9 @@ class DifferentiableFunction:
        speed); in a higher-order sweep it receives unformatted, traced
        DLArrays for ``dLdY`` and the saved inputs and outputs, and every
        operation it calls is recorded.  Comparisons of DLArrays give NumPy
-       masks, which are constants, as they should be.
+       masks, which are constants, as they should be; a NumPy function
+       applied to a traced DLArray there raises :class:`TypeError` (its
+       result would silently be a constant).
     2. Let ``backward`` call another ``DifferentiableFunction`` that computes
        the gradient (PyTorch's "double backward" pattern): its ``forward`` can
        be as fast as you like, and its own ``backward`` gives the second
@@ -314,7 +311,14 @@ class DifferentiableFunction:
             if not self.differentiable_backward and any(isinstance(a, DLArray) for a in args):
                 raise NotDifferentiableError(_not_differentiable_message(type(self).__name__, higher))
         args.extend(node.memory)
-        grads = self.backward(*args)
+        if stack:
+            token = recorded_backward.set(type(self).__name__)
+            try:
+                grads = self.backward(*args)
+            finally:
+                recorded_backward.reset(token)
+        else:
+            grads = self.backward(*args)
         if type(grads) is not tuple:
             grads = (grads,)
         n = len(node.input_meta)
@@ -348,18 +352,14 @@ class DifferentiableFunction:
     def _as_gradient(self, g: Any, i: int, shape: tuple, dtype: np.dtype, stack: tuple) -> Any:
         """A gradient that ``backward`` returned as something other than an ndarray, or a ``BackwardError``."""
         if g is None:
-            raise BackwardError(
-                f"{type(self).__name__}.backward returned None for input {i}, but compute_gradients[{i}] is True; "
-                f"expected an array of shape {shape} and dtype {dtype}"
-            )
+            raise BackwardError(f"{type(self).__name__}.backward returned None for input {i}, but compute_gradients"
+                                f"[{i}] is True; expected an array of shape {shape} and dtype {dtype}")
         if isinstance(g, DLArray):
             return _visible(g, stack)
         if isinstance(g, (np.ndarray, np.generic)):
             return np.asarray(g)
-        raise BackwardError(
-            f"{type(self).__name__}.backward: gradient for input {i} must be a NumPy array of shape {shape} "
-            f"and dtype {dtype}; got {type(g).__name__}"
-        )
+        raise BackwardError(f"{type(self).__name__}.backward: gradient for input {i} must be a NumPy array of "
+                            f"shape {shape} and dtype {dtype}; got {type(g).__name__}")
 
 
 # --- helpers: what is saved, and how a sweep sees it ------------------------------------------

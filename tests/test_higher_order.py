@@ -590,3 +590,22 @@ def test_an_output_that_views_a_caller_array_is_saved_as_a_copy():
         return dlgradient(y, x)
 
     np.testing.assert_allclose(values(dlfeval(f, dlarray(np.ones(2)))), [1.0, 2.0])
+
+
+def test_numpy_function_on_a_traced_array_in_a_recorded_backward_raises():
+    class Sneaky(NumpyCube):
+        differentiable_backward = True  # ... but the backward uses a NumPy function on X
+
+        def backward(self, dLdY, compute_gradients, X):
+            return dLdY * 3 * np.where(extractdata(X) > 0, X, X) ** 2  # np.where drops X's trace
+
+    with pytest.raises(TypeError, match=r"Sneaky\.backward passed a traced DLArray to a NumPy function"):
+        dlfeval(lambda x: second_derivative(Sneaky(), x), dlarray(np.array([1.0, 2.0])))
+    # the same backward is fine in an ordinary sweep, and np.asarray works on traced arrays elsewhere
+    g = dlfeval(lambda x: (dlgradient(Sneaky()(x).sum(), x), np.asarray(x * 2.0)), dlarray(np.array([1.0])))
+    np.testing.assert_allclose(values(g[0]), [3.0])
+
+
+def second_derivative(op, x):
+    d1 = dlgradient(op(x).sum(), x, enable_higher_derivatives=True)
+    return dlgradient(d1.sum(), x)
