@@ -55,10 +55,6 @@ class NotDifferentiableError(RuntimeError):
     """
 
 
-def _as_tuple(value: Any) -> tuple:
-    return value if isinstance(value, tuple) else (value,)
-
-
 class DifferentiableFunction:
     """Base class for a custom operation with a hand-written backward.
 
