@@ -53,7 +53,6 @@ __all__ = [
     "push",
     "pop",
     "seen",
-    "recorded_backward",
     "saved_bytes",
     "writeable_somewhere",
     "freeze",
@@ -63,8 +62,8 @@ _ATOMS = (int, float, bool, str, type(None))  # memory values with no array insi
 _ids = itertools.count(1)  # itertools.count is atomic under the GIL: ids are unique across threads
 #: The recording tapes of the running context, outermost first.
 _stack: ContextVar[tuple[Tape, ...]] = ContextVar("srelu_lib_tapes", default=())
-#: The name of the operation whose backward runs in a recorded sweep (``None`` otherwise): a
-#: traced DLArray must not be turned into a NumPy array there (``DLArray.__array__`` refuses).
+# The name of the operation whose backward runs in a recorded sweep (None otherwise): a
+# traced DLArray must not be turned into a NumPy array there (DLArray.__array__ refuses).
 recorded_backward: ContextVar[str | None] = ContextVar("srelu_lib_recorded_backward", default=None)
 
 
