@@ -16,14 +16,17 @@ A Python port of MATLAB's custom-operation framework (``deep.DifferentiableFunct
 
     loss, (dtl, dal, dtr, dar) = dlfeval(loss_and_grads, X, tl, al, tr, ar)
 
+Second derivatives: ``dlgradient(loss, x, enable_higher_derivatives=True)``
+returns a traced gradient that a second ``dlgradient`` differentiates again.
+
 SymPy (``srelu_lib.symbolic``) and matplotlib are imported only when used.
 """
 
 from .arrays import DLArray, dims, dlarray, extractdata, finddim, stripdims
 from .autodiff import dlfeval, dlgradient
-from .checks import GradcheckResult, gradcheck
-from .function import BackwardError, DifferentiableFunction
-from .ops.nn import crossentropy, dlconv, fullyconnect, leakyrelu, relu, softmax
+from .checks import GradcheckResult, gradcheck, gradgradcheck
+from .function import BackwardError, DifferentiableFunction, NotDifferentiableError
+from .ops import abs, crossentropy, dlconv, exp, fullyconnect, leakyrelu, log, mse, relu, sigmoid, softmax, sqrt, tanh
 from .optim import adamupdate
 from .srelu_function import SReLUFunction, srelu
 from .tape import saved_bytes
@@ -35,7 +38,9 @@ __all__ = [
     "DLArray",
     "DifferentiableFunction",
     "GradcheckResult",
+    "NotDifferentiableError",
     "SReLUFunction",
+    "abs",
     "adamupdate",
     "crossentropy",
     "dims",
@@ -43,14 +48,21 @@ __all__ = [
     "dlarray",
     "dlfeval",
     "dlgradient",
+    "exp",
     "extractdata",
     "finddim",
     "gradcheck",
+    "gradgradcheck",
     "fullyconnect",
     "leakyrelu",
+    "log",
+    "mse",
     "relu",
     "saved_bytes",
+    "sigmoid",
+    "sqrt",
     "srelu",
     "softmax",
     "stripdims",
+    "tanh",
 ]

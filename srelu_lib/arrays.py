@@ -1,27 +1,24 @@
 """Formatted arrays: the Python counterpart of MATLAB's ``dlarray``.
 
 A :class:`DLArray` is a NumPy array plus an optional *format*: one label per
-dimension, drawn from
-
-=====  ==========================================
-label  meaning
-=====  ==========================================
-``S``  spatial (any number of them)
-``C``  channel (at most one)
-``B``  batch (at most one)
-``T``  time (at most one)
-``U``  unspecified (any number of them)
-=====  ==========================================
-
-As in MATLAB, a formatted array is always stored in the *canonical order*
+dimension, ``S`` (spatial), ``C`` (channel), ``B`` (batch), ``T`` (time) or
+``U`` (unspecified); ``C``, ``B`` and ``T`` appear at most once (the rules are
+in :mod:`srelu_lib.labels`).  As in MATLAB, a formatted array is always stored in the *canonical order*
 ``S…, C, B, T, U…``: :func:`dlarray` permutes the data to match, so
 ``dims(dlarray(np.zeros((3, 4)), "TS"))`` is ``"ST"`` and the stored array has
 shape ``(4, 3)``.
 
-This module holds the array type and the label rules.  The arithmetic
-operators of a DLArray call the differentiable operations of
-:mod:`srelu_lib.ops.elementwise` (looked up when called, so this module does
-not import it), and tracing for automatic differentiation is done by
+**Immutable data.**  As in MATLAB, a DLArray's values never change: its data
+is read-only (``extractdata(X)[0] = 1`` raises ``ValueError: assignment
+destination is read-only``).  :func:`dlarray` does not copy a float32/float64
+array: it stores a read-only *view* of it, so the array you passed stays
+writeable, and when a traced operation keeps such data for its backward pass
+the tape keeps a private copy (see :mod:`srelu_lib.tape`).  To modify values,
+copy them: ``np.array(X)``.
+
+The arithmetic operators of a DLArray call the differentiable operations of
+:mod:`srelu_lib.ops` (looked up when called, so this module does not import
+them), and tracing for automatic differentiation is done by
 :mod:`srelu_lib.tape`; a DLArray merely carries an opaque ``_trace`` slot.
 """
 
@@ -31,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .tape import current_tape
+from .labels import LABELS, canonical_permutation, check_format, stored_format_problem
+from .tape import current_tape, freeze, recorded_backward, recording_tapes, seen
 
 __all__ = [
     "DLArray",
@@ -44,11 +42,6 @@ __all__ = [
     "canonical_permutation",
     "as_float_array",
 ]
-
-#: The valid dimension labels, in canonical order.
-LABELS = "SCBTU"
-_SINGLE = "CBT"  # labels that may appear at most once
-
 
 def as_float_array(data: Any, name: str = "data") -> np.ndarray:
     """Return ``data`` as a float32 or float64 NumPy array.
@@ -68,48 +61,17 @@ def as_float_array(data: Any, name: str = "data") -> np.ndarray:
         return array.astype(np.float32 if array.dtype.itemsize < 4 else np.float64)
     if kind in "biu":
         return array.astype(np.float64)
-    raise TypeError(
-        f"{name} must be real numeric (float32, float64, integer or bool); "
-        f"got dtype {array.dtype}"
-    )
-
-
-def _check_format(fmt: str, ndim: int) -> None:
-    if not isinstance(fmt, str):
-        raise TypeError(f"fmt must be a str of dimension labels; got {type(fmt).__name__}")
-    bad = sorted(set(fmt) - set(LABELS))
-    if bad:
-        raise ValueError(
-            f"fmt {fmt!r} has invalid label(s) {''.join(bad)!r}; "
-            f"valid labels are S, C, B, T, U"
-        )
-    for label in _SINGLE:
-        if fmt.count(label) > 1:
-            raise ValueError(f"fmt {fmt!r} has more than one {label!r} label; at most one is allowed")
-    if fmt and len(fmt) < ndim:
-        raise ValueError(
-            f"fmt {fmt!r} labels {len(fmt)} dimension(s) but the data has {ndim}; "
-            f"give one label per dimension"
-        )
-
-
-def canonical_permutation(fmt: str) -> tuple[tuple[int, ...], str]:
-    """Return ``(perm, canonical_fmt)`` that sorts ``fmt`` into S…, C, B, T, U… order.
-
-    The sort is stable, so several S (or U) dimensions keep their relative order.
-    ``np.transpose(data, perm)`` puts data labelled ``fmt`` into canonical order.
-    """
-    perm = tuple(sorted(range(len(fmt)), key=lambda i: LABELS.index(fmt[i])))
-    return perm, "".join(fmt[i] for i in perm)
+    raise TypeError(f"{name} must be real numeric (float32, float64, integer or bool); got dtype {array.dtype}")
 
 
 class DLArray:
     """A NumPy array with optional dimension labels, traceable for differentiation.
 
     Create one with :func:`dlarray`.  The stored data is float32 or float64, in
-    canonical label order.  ``np.asarray(X)`` and :func:`extractdata` return the
-    stored array.  Arithmetic (``+ - * /``, unary ``-``, ``**`` with a scalar
-    exponent), ``sum``/``mean`` and indexing take part in automatic
+    canonical label order, and read-only.  ``np.asarray(X)`` and
+    :func:`extractdata` return the stored array.  Arithmetic (``+ - * /``,
+    unary ``-``, ``**`` with a scalar exponent, ``abs(X)``, ``@``),
+    ``sum``/``mean``/``reshape``/``astype``/``T`` and indexing take part in automatic
     differentiation inside :func:`~srelu_lib.dlfeval`; comparisons return plain
     boolean NumPy arrays, as they carry no gradient.
     """
@@ -119,11 +81,28 @@ class DLArray:
     __array_ufunc__ = None
 
     def __init__(self, data: np.ndarray, fmt: str = "", *, _trace: Any = None) -> None:
-        # Low-level constructor: ``data`` must already be a float ndarray in
-        # canonical order for ``fmt``.  Use :func:`dlarray` instead.
-        self._data = data
-        self._fmt = fmt
-        self._trace = _trace
+        # Low-level constructor: ``data`` must already be a float32/float64
+        # ndarray in canonical order with one label per dimension (or fmt "").
+        # Use :func:`dlarray` instead.  A writeable ``data`` is stored as a
+        # read-only view (``data`` itself stays writeable).
+        if not isinstance(data, np.ndarray) or data.dtype.char not in "fd":
+            got = f"ndarray of dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+            raise TypeError(f"DLArray data must be a float32 or float64 NumPy array; got {got} (use dlarray())")
+        if fmt:
+            problem = stored_format_problem(fmt, data.ndim) if isinstance(fmt, str) else "fmt must be a str"
+            if problem:
+                raise ValueError(f"DLArray: {problem}")
+        if data.flags.writeable:
+            data = data.view()
+            data.flags.writeable = False
+        self._data, self._fmt, self._trace = data, fmt, _trace
+
+    @classmethod
+    def _make(cls, data: np.ndarray, fmt: str, trace: Any) -> DLArray:
+        # Internal fast path: ``data`` is already read-only and fits ``fmt``.
+        self = object.__new__(cls)
+        self._data, self._fmt, self._trace = data, fmt, trace
+        return self
 
     # -- read-only views of the contents ------------------------------------
     @property
@@ -153,10 +132,15 @@ class DLArray:
 
     @property
     def is_traced(self) -> bool:
-        """True while this array is recorded on an active tape (inside ``dlfeval``)."""
-        return self._trace is not None and self._trace.tape.active
+        """True while a tape of the running ``dlfeval`` (in this thread) records this array."""
+        return seen(self._trace, recording_tapes()) is not None
 
     def __array__(self, dtype=None, copy=None):
+        op = recorded_backward.get()
+        if op is not None and self.is_traced:  # a NumPy function would drop the trace: never silently
+            raise TypeError(f"{op}.backward passed a traced DLArray to a NumPy function in a recorded sweep: "
+                            f"the higher derivative would be silently wrong. Use srelu_lib operations, or "
+                            f"extractdata(X) where a constant is meant (a mask, a sign).")
         if dtype is not None and dtype != self._data.dtype:
             return self._data.astype(dtype)
         if copy:
@@ -181,79 +165,112 @@ class DLArray:
 
     # Comparisons return boolean NumPy arrays: constants, which carry no gradient.
     def __lt__(self, other: Any) -> Any:
-        return self._data < np.asarray(other)
+        return self._data < _value(other)
 
     def __le__(self, other: Any) -> Any:
-        return self._data <= np.asarray(other)
+        return self._data <= _value(other)
 
     def __gt__(self, other: Any) -> Any:
-        return self._data > np.asarray(other)
+        return self._data > _value(other)
 
     def __ge__(self, other: Any) -> Any:
-        return self._data >= np.asarray(other)
+        return self._data >= _value(other)
 
     def __eq__(self, other: Any) -> Any:  # elementwise, as in NumPy
-        return self._data == np.asarray(other)
+        return self._data == _value(other)
 
     def __ne__(self, other: Any) -> Any:
-        return self._data != np.asarray(other)
+        return self._data != _value(other)
 
     # Arithmetic, reductions and indexing are differentiable operations of
-    # srelu_lib.ops.elementwise, looked up when called (that module imports this one).
+    # srelu_lib.ops, looked up when called (those modules import this one).
     def __add__(self, other: Any) -> DLArray:
-        return _elementwise().add(self, other)
+        return _ops().add(self, other)
 
     def __radd__(self, other: Any) -> DLArray:
-        return _elementwise().add(other, self)
+        return _ops().add(other, self)
 
     def __sub__(self, other: Any) -> DLArray:
-        return _elementwise().subtract(self, other)
+        return _ops().subtract(self, other)
 
     def __rsub__(self, other: Any) -> DLArray:
-        return _elementwise().subtract(other, self)
+        return _ops().subtract(other, self)
 
     def __mul__(self, other: Any) -> DLArray:
-        return _elementwise().multiply(self, other)
+        return _ops().multiply(self, other)
 
     def __rmul__(self, other: Any) -> DLArray:
-        return _elementwise().multiply(other, self)
+        return _ops().multiply(other, self)
 
     def __truediv__(self, other: Any) -> DLArray:
-        return _elementwise().divide(self, other)
+        return _ops().divide(self, other)
 
     def __rtruediv__(self, other: Any) -> DLArray:
-        return _elementwise().divide(other, self)
+        return _ops().divide(other, self)
+
+    def __matmul__(self, other: Any) -> DLArray:
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> DLArray:
+        return _ops().matmul(other, self)
 
     def __neg__(self) -> DLArray:
-        return _elementwise().negative(self)
+        return _ops().negative(self)
 
     def __pos__(self) -> DLArray:
         return self
 
+    def __abs__(self) -> DLArray:
+        return _ops().abs(self)
+
     def __pow__(self, exponent: float) -> DLArray:
-        return _elementwise().power(self, exponent)
+        return _ops().power(self, exponent)
 
     def __getitem__(self, index: Any) -> DLArray:
-        return _elementwise().getitem(self, index)
+        return _ops().getitem(self, index)
 
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> DLArray:
         """Sum over ``axis`` (all axes by default), differentiably; see :func:`srelu_lib.ops.sum`."""
-        return _elementwise().sum(self, axis, keepdims)
+        return _ops().sum(self, axis, keepdims)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> DLArray:
         """Mean over ``axis`` (all axes by default), differentiably; see :func:`srelu_lib.ops.mean`."""
-        return _elementwise().mean(self, axis, keepdims)
+        return _ops().mean(self, axis, keepdims)
 
     def reshape(self, *shape: Any) -> DLArray:
         """``X.reshape(2, 3)`` or ``X.reshape((2, 3))``, differentiably; see :func:`srelu_lib.ops.reshape`."""
-        return _elementwise().reshape(self, shape[0] if len(shape) == 1 and np.ndim(shape[0]) else shape)
+        return _ops().reshape(self, shape[0] if len(shape) == 1 and np.ndim(shape[0]) else shape)
+
+    @property
+    def T(self) -> DLArray:
+        """The array with its axes reversed (a matrix transposed), differentiably; unformatted."""
+        return _ops().permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    def astype(self, dtype: Any, copy: bool = True) -> DLArray:
+        """The values in float32 or float64, differentiably; see :func:`srelu_lib.ops.cast`.
+
+        ``copy`` is accepted for NumPy compatibility; DLArrays are immutable,
+        so the same array is returned when the dtype already matches.
+        """
+        return _ops().cast(self, dtype)
 
 
-def _elementwise() -> Any:
-    """The module :mod:`srelu_lib.ops.elementwise` (imported on first use: it imports this module)."""
-    from .ops import elementwise
+def _value(x: Any) -> Any:
+    """The NumPy value of a comparison operand (a DLArray's data: comparisons give constants)."""
+    return x._data if isinstance(x, DLArray) else np.asarray(x)
 
-    return elementwise
+
+_OPS: Any = None
+
+
+def _ops() -> Any:
+    """The package :mod:`srelu_lib.ops` (imported on first use: it imports this module)."""
+    global _OPS
+    if _OPS is None:
+        from . import ops
+
+        _OPS = ops
+    return _OPS
 
 
 def dlarray(data: Any, fmt: str = "") -> DLArray:
@@ -270,7 +287,9 @@ def dlarray(data: Any, fmt: str = "") -> DLArray:
 
     Returns:
         A DLArray whose data is permuted into canonical order S…, C, B, T, U…
-        and whose ``fmt`` is the correspondingly sorted format.
+        and whose ``fmt`` is the correspondingly sorted format.  Its data is
+        read-only; when no conversion or permutation was needed it is a view
+        of ``data`` (no copy), and ``data`` itself stays writeable.
 
     Applied to an *unformatted, traced* DLArray (inside ``dlfeval``), the
     result is traced too, so gradients flow through the relabelling; this is
@@ -294,31 +313,34 @@ def dlarray(data: Any, fmt: str = "") -> DLArray:
             return data
         if not fmt:
             return data
-        _check_format(fmt, data.ndim)
+        check_format(fmt, data.ndim)
         if data.is_traced:
             # Relabelling a traced array is a differentiable operation (a
             # permutation); it lives with the other operations.
-            from .ops.elementwise import relabel  # deferred: ops sit above this module
-
-            return relabel(data, fmt)
-        values = data._data
-        if values.ndim < len(fmt):
-            values = values.reshape(values.shape + (1,) * (len(fmt) - values.ndim))
-        perm, canonical = canonical_permutation(fmt)
-        if perm != tuple(range(len(perm))):
-            values = np.ascontiguousarray(np.transpose(values, perm))
+            return _ops().relabel(data, fmt)
+        values, canonical = _canonical(data._data, fmt)
         return DLArray(values, canonical)  # relabelling an untraced array gives an untraced array
-    else:
-        values = as_float_array(data)
-        _check_format(fmt, values.ndim)
+    values = as_float_array(data)
+    if values is not data and values.base is None:
+        freeze(values)  # a conversion made here (from a list, ints, float16, ...): nobody else holds it
+    check_format(fmt, values.ndim)
     if not fmt:
         return _new_array(values, "")
+    values, canonical = _canonical(values, fmt)
+    return _new_array(values, canonical)
+
+
+def _canonical(values: np.ndarray, fmt: str) -> tuple[np.ndarray, str]:
+    """``values`` (laid out as ``fmt`` says) padded with trailing singletons and permuted into canonical order."""
     if values.ndim < len(fmt):
         values = values.reshape(values.shape + (1,) * (len(fmt) - values.ndim))
     perm, canonical = canonical_permutation(fmt)
     if perm != tuple(range(len(perm))):
-        values = np.ascontiguousarray(np.transpose(values, perm))
-    return _new_array(values, canonical)
+        permuted = np.ascontiguousarray(np.transpose(values, perm))
+        if permuted.base is None:  # a fresh copy
+            freeze(permuted)
+        values = permuted
+    return values, canonical
 
 
 def _new_array(values: np.ndarray, fmt: str) -> DLArray:
@@ -359,14 +381,16 @@ def finddim(X: DLArray, label: str) -> tuple[int, ...]:
 def stripdims(X: DLArray) -> DLArray:
     """Remove the format of ``X``: same data (no copy), no labels, still traced."""
     X = _require_dlarray(X)
-    return DLArray(X._data, "", _trace=X._trace)
+    return DLArray._make(X._data, "", X._trace)
 
 
 def extractdata(X: Any) -> np.ndarray:
-    """Return the NumPy array stored in ``X`` (in canonical order; not a copy).
+    """Return the NumPy array stored in ``X`` (in canonical order; not a copy, read-only).
 
     Plain arrays and numbers are returned as NumPy arrays, so code can call
-    ``extractdata`` on whatever it holds.
+    ``extractdata`` on whatever it holds.  The array of a DLArray is
+    read-only, as DLArrays are immutable: copy it (``np.array(X)``) to change
+    values.
     """
     if isinstance(X, DLArray):
         return X._data

@@ -1,4 +1,4 @@
-"""Check a hand-written backward against finite differences: :func:`gradcheck`.
+"""Check hand-written backwards against finite differences: :func:`gradcheck` and :func:`gradgradcheck`.
 
 A backward pass is code the framework trusts: it validates the *form* of the
 gradients (count, shape, dtype), never their values.  ``gradcheck`` checks the
@@ -27,6 +27,19 @@ An element where they differ by more than
 kink: it is left out of the comparison and counted in
 :attr:`GradcheckResult.kinks`.  With random real-valued data, landing within
 ``h`` of a kink is rare; put inputs on a kink on purpose to see it counted.
+
+Second derivatives.  :func:`gradgradcheck` checks a *differentiable* backward
+(the one ``dlgradient(..., enable_higher_derivatives=True)`` records) the same
+way, one order up: it reduces the gradients to the scalar ::
+
+    S(inputs, dLdY) = sum_i sum(V_i * dL/dinput_i),   L = sum(dLdY * fn(*inputs)),
+
+with fixed random weightings ``V_i``, differentiates ``S`` by a recorded sweep
+(second-order reverse mode, through the backward of the backward under test)
+with respect to every input *and* the output weighting ``dLdY``, and compares
+with central differences of ``S``, each evaluation of ``S`` being an ordinary
+first-order gradient.  Across a kink the gradient jumps, so the one-sided
+differences of ``S`` disagree and the element is left out, as above.
 """
 
 from __future__ import annotations
@@ -42,7 +55,7 @@ import numpy as np
 from .arrays import DLArray, extractdata, stripdims
 from .autodiff import dlfeval, dlgradient
 
-__all__ = ["gradcheck", "GradcheckResult"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckResult"]
 
 
 @dataclass(frozen=True)
@@ -152,20 +165,8 @@ def gradcheck(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable (a DifferentiableFunction or a function); got {type(fn).__name__}")
-    for name, value in (("eps", eps), ("rtol", rtol), ("atol", atol), ("kink_tol", kink_tol)):
-        if not isinstance(value, (Real, np.floating, np.integer)) or isinstance(value, bool) or not (
-            math.isfinite(value) and value >= 0 and (name != "eps" or value > 0)
-        ):
-            raise ValueError(f"{name} must be a finite {'positive' if name == 'eps' else 'non-negative'} "
-                             f"number; got {value!r}")
-    inputs = tuple(_as_float64(x) for x in inputs)
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, DLArray)]
-    if not checked:
-        raise ValueError("gradcheck needs at least one DLArray input to differentiate; got none "
-                         "(NumPy arrays and numbers are constants)")
-    for i in checked:
-        if not np.all(np.isfinite(extractdata(inputs[i]))):
-            raise ValueError(f"gradcheck needs finite inputs; input {i} has NaN or Inf")
+    _check_settings(eps, rtol, atol, kink_tol)
+    inputs, checked = _checked_inputs(inputs)
 
     def evaluate(args: tuple) -> np.ndarray:
         Y = fn(*args)
@@ -192,6 +193,38 @@ def gradcheck(
     analytic = [np.array(extractdata(g), dtype=np.float64) for g in dlfeval(loss_and_gradients, *inputs)]
 
     # Numerical gradients: central differences, one element at a time.
+    numerical, at_kink = _central_differences(loss, inputs, checked, eps, kink_tol, atol)
+
+    return _compare(analytic, numerical, at_kink, rtol, atol)
+
+
+def _check_settings(eps: Any, rtol: Any, atol: Any, kink_tol: Any) -> None:
+    for name, value in (("eps", eps), ("rtol", rtol), ("atol", atol), ("kink_tol", kink_tol)):
+        ok = isinstance(value, (Real, np.floating, np.integer)) and not isinstance(value, bool)
+        if ok:
+            v = float(value)
+            ok = math.isfinite(v) and v >= 0 and (name != "eps" or v > 0)
+        if not ok:
+            raise ValueError(f"{name} must be a finite {'positive' if name == 'eps' else 'non-negative'} "
+                             f"number; got {value!r}")
+
+
+def _checked_inputs(inputs: tuple) -> tuple[tuple, list[int]]:
+    inputs = tuple(_as_float64(x) for x in inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, DLArray)]
+    if not checked:
+        raise ValueError("gradcheck needs at least one DLArray input to differentiate; got none "
+                         "(NumPy arrays and numbers are constants)")
+    for i in checked:
+        if not np.all(np.isfinite(extractdata(inputs[i]))):
+            raise ValueError(f"gradcheck needs finite inputs; input {i} has NaN or Inf")
+    return inputs, checked
+
+
+def _central_differences(
+    loss: Callable[[tuple], float], inputs: tuple, checked: list[int], eps: float, kink_tol: float, atol: float
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Central differences of ``loss`` for every element of the checked inputs, and the kink masks."""
     L0 = loss(inputs)
     numerical, at_kink = [], []
     for i in checked:
@@ -213,7 +246,10 @@ def gradcheck(
             kink[j] = abs(forward - backward) > kink_tol * (abs(forward) + abs(backward)) + atol
         numerical.append(n)
         at_kink.append(kink)
+    return numerical, at_kink
 
+
+def _compare(analytic: list, numerical: list, at_kink: list, rtol: float, atol: float) -> GradcheckResult:
     ok = True
     max_abs, max_rel = [], []
     for a, n, kink in zip(analytic, numerical, at_kink, strict=True):
@@ -235,3 +271,79 @@ def gradcheck(
         numerical=tuple(numerical),
         at_kink=tuple(at_kink),
     )
+
+
+def gradgradcheck(
+    fn: Callable[..., DLArray],
+    *inputs: Any,
+    dLdY: Any = None,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    seed: int = 0,
+    kink_tol: float = 1e-4,
+) -> GradcheckResult:
+    """Compare second derivatives of ``fn`` (through its recorded backward) with differences of its gradient.
+
+    Use it on every backward meant for higher derivatives: a
+    :class:`~srelu_lib.DifferentiableFunction` with
+    ``differentiable_backward = True``, or a composition of operations.
+    Arguments and caveats are those of :func:`gradcheck` (small inputs: each
+    element costs two first-order gradient evaluations; elements at a kink
+    are left out), and the method is described in the module docstring.
+
+    Returns:
+        A :class:`GradcheckResult` with one entry per DLArray input, in order,
+        and a last entry for the output weighting ``dLdY`` (the derivative of
+        the gradients with respect to the upstream gradient).
+
+    Raises:
+        TypeError, ValueError: as :func:`gradcheck`.
+        NotDifferentiableError: some backward on the way is plain NumPy.
+
+    Example:
+        >>> import numpy as np
+        >>> from srelu_lib import dlarray, srelu
+        >>> X = dlarray(np.random.default_rng(0).standard_normal((3, 4)), "CB")
+        >>> tl, al = dlarray(np.array([-0.5, 0.0, -1.0])), dlarray(np.array(0.2))
+        >>> result = gradgradcheck(srelu, X, tl, al, 0.5, dlarray(np.array(1.5)))
+        >>> result.ok, len(result.max_abs_error)   # X, tl, al, ar, and dLdY
+        (True, 5)
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable (a DifferentiableFunction or a function); got {type(fn).__name__}")
+    _check_settings(eps, rtol, atol, kink_tol)
+    inputs, checked = _checked_inputs(inputs)
+    Y0 = fn(*inputs)
+    if not isinstance(Y0, DLArray):
+        raise TypeError(f"fn must return one DLArray; got {type(Y0).__name__}")
+    rng = np.random.default_rng(seed)
+    if dLdY is None:
+        weights = rng.standard_normal(Y0.shape)
+    else:
+        weights = np.array(extractdata(dLdY), dtype=np.float64)
+        if weights.shape != Y0.shape:
+            raise ValueError(f"dLdY must have the output's shape {Y0.shape}; got {weights.shape}")
+    V = [rng.standard_normal(inputs[i].shape) for i in checked]
+    everything = (*inputs, DLArray(weights))  # the output weighting is the last "input"
+    positions = [*checked, len(inputs)]
+
+    def gradients(args: tuple, higher: bool) -> Any:
+        *xs, W = args
+        L = (stripdims(fn(*xs)) * W).sum()
+        return dlgradient(L, [xs[i] for i in checked], enable_higher_derivatives=higher)
+
+    def S(args: tuple) -> float:  # the gradients reduced to a number, by an ordinary sweep
+        G = dlfeval(lambda *a: gradients(a, False), *args)
+        return float(sum(np.sum(v * np.asarray(extractdata(g), dtype=np.float64)) for v, g in zip(V, G, strict=True)))
+
+    def second_order(*args: Any) -> list:
+        G = gradients(args, True)
+        total = (G[0] * V[0]).sum()
+        for g, v in zip(G[1:], V[1:], strict=True):
+            total = total + (g * v).sum()
+        return dlgradient(total, [args[i] for i in positions])
+
+    analytic = [np.array(extractdata(g), dtype=np.float64) for g in dlfeval(second_order, *everything)]
+    numerical, at_kink = _central_differences(S, everything, positions, eps, kink_tol, atol)
+    return _compare(analytic, numerical, at_kink, rtol, atol)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import DLArray, as_float_array
+from .tape import freeze
 from .tree import tree_map
 
 __all__ = ["adamupdate"]
@@ -32,7 +33,7 @@ def _check_rate(value: Any, name: str, *, low: float, high: float | None = None,
 def _like(template: Any, values: np.ndarray) -> Any:
     """Wrap ``values`` the way ``template`` is wrapped: a DLArray with its format, or a plain ndarray."""
     if isinstance(template, DLArray):
-        return DLArray(values, template.fmt)
+        return DLArray._make(freeze(values), template.fmt, None)  # a fresh array: the DLArray owns it
     return values
 
 

@@ -160,6 +160,9 @@ class SReLUFunction(DifferentiableFunction):
             _check_parameter(name, p, num_channels)
         return srelu_forward(X, tl, al, tr, ar, self.channel_axis)
 
+    #: The backward below is differentiable (second derivatives for ``enable_higher_derivatives``).
+    differentiable_backward = True
+
     def backward(
         self,
         dLdY: np.ndarray,
@@ -174,8 +177,20 @@ class SReLUFunction(DifferentiableFunction):
 
         ``compute_gradients`` holds five flags in the same order as the inputs
         (a list of bools works too).  See :func:`srelu_lib.kernels.srelu_backward`.
+
+        In a recorded sweep (``enable_higher_derivatives=True``) the arguments
+        are traced DLArrays, and the gradients come from the operation
+        :class:`~srelu_lib.srelu_backward_op.SReLUBackward`: the same kernel
+        as its forward, SReLU's second derivatives as its backward.
         """
-        return srelu_backward(dLdY, X, tl, al, tr, ar, self.channel_axis, compute_gradients)
+        if any(isinstance(v, DLArray) for v in (dLdY, X, tl, al, tr, ar)):
+            # a recorded sweep: the backward is itself an operation
+            from .srelu_backward_op import srelu_backward_traced
+
+            return srelu_backward_traced(dLdY, X, tl, al, tr, ar,
+                                         self.channel_axis, compute_gradients)
+        return srelu_backward(dLdY, X, tl, al, tr, ar, self.channel_axis,
+                              compute_gradients)
 
 
 # --- the interface function ---------------------------------------------------------------

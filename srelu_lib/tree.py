@@ -5,12 +5,14 @@ of arrays (MATLAB uses a struct or a table).  :func:`tree_map` walks one or
 several such structures in lockstep; it is what :func:`~srelu_lib.adamupdate`
 uses to update every parameter with its own gradient and moving averages.
 
-Containers are ``dict`` (and subclasses), ``list``, ``tuple`` and namedtuples;
+Containers are ``dict`` (and subclasses such as ``OrderedDict`` and
+``defaultdict``, rebuilt with their own type and settings), ``list``, ``tuple`` and namedtuples;
 everything else (a DLArray, an ndarray, a number, ``None``) is a *leaf*.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +26,15 @@ def is_container(x: Any) -> bool:
 
 def _rebuild(template: Any, children: Sequence[Any]) -> Any:
     if isinstance(template, dict):
-        return type(template)(zip(template.keys(), children, strict=True))
+        pairs = zip(template.keys(), children, strict=True)
+        if type(template) is dict:
+            return dict(pairs)
+        # A dict subclass may take other constructor arguments (defaultdict takes its
+        # default_factory first): copy it, with its attributes, and refill it.
+        rebuilt = copy.copy(template)
+        rebuilt.clear()
+        rebuilt.update(pairs)
+        return rebuilt
     if isinstance(template, tuple) and hasattr(template, "_fields"):  # namedtuple
         return type(template)(*children)
     return type(template)(children)

@@ -15,6 +15,7 @@ from srelu_lib import (
     dlfeval,
     dlgradient,
     extractdata,
+    saved_bytes,
 )
 from srelu_lib.tape import current_tape
 
@@ -167,9 +168,12 @@ def test_loss_of_size_one_with_dims_is_accepted():
 
 
 def test_loss_not_real_raises():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        DLArray(np.array(1.0 + 0.0j))  # complex data cannot even make a DLArray
+
     def f(x):
         tape = current_tape()
-        fake = DLArray(np.array(1.0 + 0.0j), "", _trace=tape.new_trace())  # only the low-level constructor can
+        fake = DLArray._make(np.array(1.0 + 0.0j), "", tape.new_trace())  # bypassing the check
         return dlgradient(fake, x)
 
     with pytest.raises(ValueError, match="real"):
@@ -300,12 +304,12 @@ def test_returned_gradients_do_not_alias_each_other():
 
 
 # --- calling dlgradient twice, tracing ------------------------------------------------------------------------
-def test_dlgradient_twice_in_one_dlfeval():
+def test_dlgradient_twice_in_one_dlfeval_with_retain_data():
     x = np.array([1.0, 2.0])
 
     def f(X):
         L1 = (X * X).sum()
-        g1 = dlgradient(L1, X)
+        g1 = dlgradient(L1, X, retain_data=True)
         L2 = (X * 3.0).sum()
         g2 = dlgradient(L2, X)
         g1_again = dlgradient(L1, X)
@@ -315,6 +319,56 @@ def test_dlgradient_twice_in_one_dlfeval():
     np.testing.assert_allclose(extractdata(g1), 2.0 * x)
     np.testing.assert_allclose(extractdata(g2), [3.0, 3.0])
     np.testing.assert_allclose(extractdata(g1_again), 2.0 * x)
+
+
+def test_second_dlgradient_through_freed_data_raises_naming_the_option():
+    def f(X):
+        L1 = (X * X).sum()
+        dlgradient(L1, X)  # retain_data=False: the sweep frees what Multiply saved
+        return dlgradient(L1, X)
+
+    with pytest.raises(RuntimeError, match=r"Sum saved for its backward were freed.*retain_data=True"):
+        dlfeval(f, dlarray(np.ones(2)))
+
+
+def test_sweep_frees_saved_data_as_it_goes():
+    def f(X):
+        H = X * 2.0
+        L = (H * H).sum()
+        before = saved_bytes()
+        dlgradient(L, X)
+        return before, saved_bytes()
+
+    before, after = dlfeval(f, dlarray(np.ones(1000)))
+    assert before >= 8000 and after == 0
+
+
+def test_retain_data_keeps_saved_data():
+    def f(X):
+        L = ((X * 2.0) * X).sum()
+        before = saved_bytes()
+        dlgradient(L, X, retain_data=True)
+        return before, saved_bytes()
+
+    before, after = dlfeval(f, dlarray(np.ones(100)))
+    assert before == after > 0
+
+
+def test_other_losses_after_a_freeing_call_still_work():
+    def f(X):
+        g1 = dlgradient((X * X).sum(), X)
+        g2 = dlgradient((X * X * X).sum(), X)  # new nodes: nothing freed on the way
+        return g1, g2
+
+    g1, g2 = dlfeval(f, dlarray(np.array([2.0])))
+    assert float(g1) == 4.0 and float(g2) == 12.0
+
+
+@pytest.mark.parametrize("option", ["enable_higher_derivatives", "retain_data"])
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_options_must_be_bools(option, bad):
+    with pytest.raises(TypeError, match=option):
+        dlfeval(lambda x: dlgradient(x.sum(), x, **{option: bad}), dlarray(np.ones(2)))
 
 
 def test_results_returned_from_dlfeval_are_untraced():

@@ -128,9 +128,10 @@ def test_float32_and_float64_kept_without_copy(dtype):
     data = np.ones((2, 3), dtype=dtype)
     X = dlarray(data, "CB")  # already canonical: no permutation needed
     assert X.dtype == dtype
-    assert extractdata(X) is data
+    assert np.shares_memory(extractdata(X), data)  # a read-only view, not a copy
+    assert not extractdata(X).flags.writeable and data.flags.writeable
     Y = dlarray(data)
-    assert extractdata(Y) is data
+    assert np.shares_memory(extractdata(Y), data)
 
 
 def test_permuted_data_is_a_copy_not_aliasing_input():
@@ -386,3 +387,32 @@ def test_relabel_of_traced_unformatted_array_carries_gradient():
     g = dlfeval(loss_fn, dlarray(rng.standard_normal((2, 3))))
     assert dims(g) == ""
     np.testing.assert_allclose(extractdata(g), W.T)
+
+
+@pytest.mark.parametrize(
+    "data, fmt, error, match",
+    [
+        (np.arange(3), "", TypeError, "float32 or float64"),  # int data
+        (np.arange(3.0), "CB", ValueError, "2 label"),  # two labels for one dimension
+        (np.ones((2, 3)), "C", ValueError, "one label per dimension"),
+        (np.ones((2, 3)), "BC", ValueError, "canonical order"),
+        (np.ones((2, 3)), "CX", ValueError, "invalid label"),
+        (np.ones(3, np.complex128), "", TypeError, "float32 or float64"),
+        ([1.0, 2.0], "", TypeError, "float32 or float64"),
+    ],
+)
+def test_low_level_constructor_checks_its_data_and_format(data, fmt, error, match):
+    with pytest.raises(error, match=match):
+        DLArray(data, fmt)
+
+
+def test_low_level_constructor_stores_a_read_only_view():
+    data = np.ones((2, 3))
+    X = DLArray(data, "CB")
+    assert np.shares_memory(extractdata(X), data)
+    assert not extractdata(X).flags.writeable and data.flags.writeable
+
+
+def test_dlarray_of_converted_data_owns_a_read_only_copy():
+    X = dlarray([1, 2, 3])
+    assert not extractdata(X).flags.writeable and extractdata(X).base is None

@@ -6,14 +6,14 @@ float64 from the library's own forward pass (evaluated outside dlfeval, so no ta
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from srelu_lib import DLArray, dims, dlarray, dlfeval, dlgradient, extractdata
-from srelu_lib.ops import elementwise as ew
+from srelu_lib import DLArray, dims, dlarray, dlfeval, dlgradient, extractdata, ops
 from srelu_lib.ops import permute, relabel, unbroadcast
+from srelu_lib.tape import current_tape
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -156,6 +156,13 @@ def test_power_rejects_non_scalar_exponent(exponent):
         dlarray(np.ones(2)) ** exponent
 
 
+@pytest.mark.parametrize("x0", [0.0, 2.0])
+def test_power_zero_has_zero_gradient_even_at_zero(x0):
+    # X ** 0 is the constant 1: its derivative is 0, never 0 * 0 ** -1 = NaN
+    g = dlfeval(lambda X: dlgradient((X**0).sum(), X), dlarray(np.array([x0, -x0])))
+    np.testing.assert_array_equal(extractdata(g), [0.0, 0.0])
+
+
 def test_power_rejects_dlarray_exponent():
     with pytest.raises(TypeError, match="exponent"):
         dlarray(np.ones(2)) ** dlarray(np.array(2.0))
@@ -188,8 +195,8 @@ def test_sum_and_mean_gradients_analytic():
 
 def test_module_level_sum_and_mean():
     x = _rng(11).standard_normal((2, 3))
-    np.testing.assert_allclose(extractdata(ew.sum(dlarray(x), 1)), x.sum(axis=1))
-    np.testing.assert_allclose(extractdata(ew.mean(dlarray(x), 0, keepdims=True)), x.mean(axis=0, keepdims=True))
+    np.testing.assert_allclose(extractdata(ops.sum(dlarray(x), 1)), x.sum(axis=1))
+    np.testing.assert_allclose(extractdata(ops.mean(dlarray(x), 0, keepdims=True)), x.mean(axis=0, keepdims=True))
 
 
 @pytest.mark.parametrize("axis", [3, -4, 1.0, True, (0, 5)])
@@ -200,7 +207,7 @@ def test_reduction_invalid_axis_raises(axis):
 
 def test_reduction_of_non_dlarray_raises():
     with pytest.raises(TypeError, match="DLArray"):
-        ew.sum(np.zeros(3))
+        ops.sum(np.zeros(3))
 
 
 @pytest.mark.parametrize(
@@ -263,6 +270,28 @@ def test_boolean_mask_index():
         return dlgradient((X[X > 0] * 5.0).sum(), X)
 
     np.testing.assert_array_equal(extractdata(dlfeval(f, dlarray(x))), [0.0, 5.0, 0.0, 5.0])
+
+
+def test_dlarray_boolean_mask_index():
+    # dlarray(mask) stores the mask as 0.0/1.0: indexing reads it as a mask again
+    x = np.array([[-1.0, 2.0], [-3.0, 4.0]])
+    mask = dlarray(x > 0)
+
+    def f(X):
+        Y = X[mask]
+        return Y, dlgradient((Y * 5.0).sum(), X)
+
+    Y, g = dlfeval(f, dlarray(x))
+    np.testing.assert_array_equal(extractdata(Y), [2.0, 4.0])
+    np.testing.assert_array_equal(extractdata(g), [[0.0, 5.0], [0.0, 5.0]])
+    np.testing.assert_array_equal(extractdata(dlarray(x)[dlarray(np.array([True, False]))]), [[-1.0, 2.0]])
+
+
+def test_dlarray_integer_index_and_bad_dlarray_index():
+    x = dlarray(np.array([10.0, 20.0, 30.0]))
+    np.testing.assert_array_equal(extractdata(x[dlarray(np.array([2, 0, 2]))]), [30.0, 10.0, 30.0])
+    with pytest.raises(IndexError, match="integers"):
+        x[dlarray(np.array([0.5]))]
 
 
 def test_scalar_index_returns_0d_dlarray():
@@ -448,3 +477,23 @@ def test_unbroadcast_casts_dtype_and_rejects_extra_dims():
 def test_float32_stays_float32_with_python_bool(expr):
     Y = expr(dlarray(np.ones(3, np.float32)))
     assert Y.dtype == np.float32 == (np.ones(3, np.float32) + True).dtype
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (lambda: dlarray(np.ones((2, 3, 4)), "SCB"), lambda: dlarray(np.ones((5, 4)), "CB")),  # C: 3 vs 5
+        (lambda: dlarray(np.ones((3, 4)), "CB"), lambda: np.ones((2, 3, 4))),  # more dimensions than labels
+        (lambda: dlarray(np.ones((3, 4)), "CB"), lambda: np.ones((3, 5))),  # plain broadcasting error
+    ],
+)
+def test_failing_binary_operation_leaves_the_tape_unchanged(a, b):
+    def f(A):
+        tape = current_tape()
+        before = len(tape.nodes)
+        with pytest.raises(ValueError, match="broadcast"):
+            A * b()
+        return before, len(tape.nodes)
+
+    before, after = dlfeval(f, a())
+    assert before == after

@@ -330,12 +330,15 @@ def _run_bad(mode: str):
     ],
 )
 def test_backward_results_are_validated(mode, exc, pattern):
-    with pytest.raises(exc, match=pattern):
+    with pytest.raises(exc, match=pattern) as info:
         _run_bad(mode)
+    # every form error is one exception family, catchable as TypeError or ValueError alike
+    assert isinstance(info.value, BackwardError)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
 
 
-def test_backward_error_is_a_value_error():
-    assert issubclass(BackwardError, ValueError)
+def test_backward_error_is_a_value_error_and_a_type_error():
+    assert issubclass(BackwardError, ValueError) and issubclass(BackwardError, TypeError)
 
 
 def test_unrequested_gradient_may_be_anything():

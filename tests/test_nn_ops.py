@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from srelu_lib import DLArray, dlarray, dlfeval, dlgradient, extractdata, stripdims
-from srelu_lib.ops.nn import conv_padding, crossentropy, dlconv, fullyconnect, leakyrelu, relu, softmax
+from srelu_lib.ops import conv_padding, crossentropy, dlconv, fullyconnect, leakyrelu, relu, softmax
 
 RNG_SEED = 1234
 

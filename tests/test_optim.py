@@ -115,3 +115,19 @@ def test_tree_map_unzips_and_reports_container_mismatch():
     assert a == {"k": [1, 2]} and b == {"k": [2, 4]}
     with pytest.raises(ValueError, match=r"right\['k'\] is a leaf \(int\) but left\['k'\] is a list"):
         tree_map(lambda x, y: x, {"k": [1]}, {"k": 1}, names=("left", "right"))
+
+
+def test_defaultdict_parameters_work_in_tree_map_dlgradient_and_adamupdate():
+    from collections import defaultdict
+
+    from srelu_lib import dlfeval, dlgradient
+
+    params = defaultdict(list, {"w": dlarray(np.array([1.0, -2.0])), "b": dlarray(np.array([0.5]))})
+    doubled = tree_map(lambda x: 2 * x, defaultdict(int, {"a": 1}))
+    assert type(doubled) is defaultdict and doubled.default_factory is int and doubled["a"] == 2
+    grads = dlfeval(lambda p: dlgradient((p["w"] * p["w"]).sum() + p["b"].sum(), p), params)
+    assert type(grads) is defaultdict and grads.default_factory is list
+    np.testing.assert_allclose(extractdata(grads["w"]), [2.0, -4.0])
+    new, m, v = adamupdate(params, grads, None, None, 1)
+    for tree in (new, m, v):
+        assert type(tree) is defaultdict and tree.default_factory is list and list(tree) == ["w", "b"]

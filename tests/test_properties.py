@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis, derandomized): formats, permutations, broadcasting gradients."""
+"""Property-based tests (hypothesis, derandomized): formats, permutations, gradients, second derivatives."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import srelu_lib
 from srelu_lib import dims, dlarray, dlfeval, dlgradient, extractdata, finddim, stripdims
 
 CANONICAL = "SCBTU"
@@ -198,3 +199,108 @@ def test_broadcast_division_gradient_matches_finite_differences(case):
                                rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(extractdata(gB), central_difference(lambda y: np.sum((a / y - y) * W), b),
                                rtol=1e-6, atol=1e-7)
+
+
+# --- second derivatives of random compositions -------------------------------------------------------------------
+# An expression is a tree over two leaves, A (2, 3) and B (2, 3); every operation is smooth on its domain and
+# keeps values bounded (denominators 1 + b^2, exp of a tanh), so finite differences of the gradient are stable.
+UNARY = {
+    "tanh": lambda x: srelu_lib.tanh(x),
+    "sigmoid": lambda x: srelu_lib.sigmoid(x),
+    "exp_tanh": lambda x: srelu_lib.exp(srelu_lib.tanh(x)),
+    "square": lambda x: x * x,
+    "cube": lambda x: x**3,
+    "neg": lambda x: -x,
+    "log1p_sq": lambda x: srelu_lib.log(1.0 + x * x),
+    "sqrt1p_sq": lambda x: srelu_lib.sqrt(1.0 + x * x),
+    "softmax_rows": lambda x: srelu_lib.stripdims(srelu_lib.softmax(dlarray(x, "CB"))),
+    "mean_keep": lambda x: x.mean(axis=1, keepdims=True) * x,
+    "sum_bcast": lambda x: x.sum(axis=0) + x,
+    "flip": lambda x: x[:, ::-1],
+}
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "safe_div": lambda a, b: a / (1.0 + b * b),
+    "matmul_T": lambda a, b: a @ b.T @ a,
+}
+
+
+@st.composite
+def expressions(draw, depth: int = 3):
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(["A", "B"]))
+    if draw(st.booleans()):
+        return (draw(st.sampled_from(sorted(UNARY))), draw(expressions(depth - 1)))
+    return (draw(st.sampled_from(sorted(BINARY))), draw(expressions(depth - 1)), draw(expressions(depth - 1)))
+
+
+def evaluate(expr, A, B):
+    if expr == "A":
+        return A
+    if expr == "B":
+        return B
+    if len(expr) == 2:
+        return UNARY[expr[0]](evaluate(expr[1], A, B))
+    return BINARY[expr[0]](evaluate(expr[1], A, B), evaluate(expr[2], A, B))
+
+
+def torch_evaluate(expr, A, B, torch):
+    unary = {
+        "tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp_tanh": lambda x: torch.exp(torch.tanh(x)),
+        "square": lambda x: x * x, "cube": lambda x: x**3, "neg": lambda x: -x,
+        "log1p_sq": lambda x: torch.log(1.0 + x * x), "sqrt1p_sq": lambda x: torch.sqrt(1.0 + x * x),
+        "softmax_rows": lambda x: torch.softmax(x, dim=0), "mean_keep": lambda x: x.mean(dim=1, keepdim=True) * x,
+        "sum_bcast": lambda x: x.sum(dim=0) + x, "flip": lambda x: torch.flip(x, dims=(1,)),
+    }
+    binary = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+              "safe_div": lambda a, b: a / (1.0 + b * b), "matmul_T": lambda a, b: a @ b.T @ a}
+    if expr == "A":
+        return A
+    if expr == "B":
+        return B
+    if len(expr) == 2:
+        return unary[expr[0]](torch_evaluate(expr[1], A, B, torch))
+    return binary[expr[0]](torch_evaluate(expr[1], A, B, torch), torch_evaluate(expr[2], A, B, torch))
+
+
+SECOND_ORDER = settings(derandomize=True, max_examples=25, deadline=None, database=None)
+
+
+@SECOND_ORDER
+@given(expressions(), st.integers(0, 2**16))
+def test_second_derivatives_of_random_compositions_match_finite_differences(expr, seed):
+    rng = np.random.default_rng(seed)
+    A, B = dlarray(rng.uniform(-1.5, 1.5, (2, 3))), dlarray(rng.uniform(-1.5, 1.5, (2, 3)))
+    result = srelu_lib.gradgradcheck(lambda A, B: evaluate(expr, A, B) * 1.0, A, B, rtol=1e-4, atol=1e-5)
+    assert result.ok, (expr, result)
+
+
+@SECOND_ORDER
+@given(expressions(), st.integers(0, 2**16))
+def test_hessian_vector_products_of_random_compositions_match_pytorch(expr, seed):
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(-1.5, 1.5, (2, 3)), rng.uniform(-1.5, 1.5, (2, 3))
+    out_shape = np.asarray(extractdata(evaluate(expr, dlarray(a), dlarray(b)))).shape
+    W, Va, Vb = rng.standard_normal(out_shape), rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+
+    def second(A, B):
+        gA, gB = dlgradient((evaluate(expr, A, B) * W).sum(), A, B, enable_higher_derivatives=True)
+        return dlgradient((gA * Va).sum() + (gB * Vb).sum(), A, B)
+
+    mine = [np.asarray(extractdata(h)) for h in dlfeval(second, dlarray(a), dlarray(b))]
+    tA, tB = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    gA, gB = torch.autograd.grad((torch_evaluate(expr, tA, tB, torch) * torch.tensor(W)).sum(), (tA, tB),
+                                 create_graph=True, allow_unused=True, materialize_grads=True)
+    S = (gA * torch.tensor(Va)).sum() + (gB * torch.tensor(Vb)).sum()
+    if not S.requires_grad:  # a linear expression: every second derivative is zero
+        reference = [np.zeros((2, 3)), np.zeros((2, 3))]
+    else:
+        reference = [h.detach().numpy() for h in torch.autograd.grad(S, (tA, tB), allow_unused=True,
+                                                                       materialize_grads=True)]
+    for m, r in zip(mine, reference, strict=True):
+        np.testing.assert_allclose(m, r, rtol=1e-9, atol=1e-10, err_msg=str(expr))

@@ -3,21 +3,22 @@
 Each operation is a :class:`~srelu_lib.DifferentiableFunction` subclass with its
 forward and backward side by side, followed by the MATLAB-named function you
 call.  The function checks the format of its input, hands the plain data to
-the operation (the framework strips the labels) and labels the result.
+the operation (the framework strips the labels) and labels the result.  The
+backward rules are written with srelu_lib operations (:func:`matmul`,
+:func:`~srelu_lib.ops.where`, ...), so every layer differentiates to any order.
 
 =====================  =========================  ====================
 function               input format               output format
 =====================  =========================  ====================
 :func:`fullyconnect`   ``S…CB`` (``S`` optional)  ``"CB"``
-:func:`dlconv`         ``"SSCB"``                 ``"SSCB"``
 :func:`relu`           any                        same as input
 :func:`leakyrelu`      any                        same as input
 :func:`softmax`        any with ``C``             same as input
-:func:`crossentropy`   any with ``C``             scalar, unformatted
 =====================  =========================  ====================
 
-Data are stored in canonical order (``S…, C, B``), so an image batch is an
-``(H, W, C, B)`` array with the batch last, as in MATLAB.
+Convolution is in :mod:`srelu_lib.ops.conv`, the losses in
+:mod:`srelu_lib.ops.losses`.  Data are stored in canonical order (``S…, C, B``),
+so an image batch is an ``(H, W, C, B)`` array with the batch last, as in MATLAB.
 """
 
 from __future__ import annotations
@@ -26,40 +27,55 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import DLArray, as_float_array
+from ..arrays import DLArray, as_float_array, extractdata
 from ..function import DifferentiableFunction
-from .elementwise import _label, unbroadcast
+from .conv import _require_formatted
+from .elementwise import _label, unbroadcast, where
 
 __all__ = [
     "fullyconnect",
-    "dlconv",
+    "matmul",
     "relu",
     "leakyrelu",
     "softmax",
-    "crossentropy",
     "FullyConnect",
-    "Conv2D",
+    "MatMul",
     "ReLU",
     "LeakyReLU",
     "Softmax",
-    "CrossEntropy",
-    "conv_padding",
 ]
 
 
-def _require_formatted(X: Any, name: str, function: str) -> DLArray:
-    if not isinstance(X, DLArray):
-        raise TypeError(f"{function}: {name} must be a formatted DLArray (see dlarray()); got {type(X).__name__}")
-    if not X.fmt:
-        raise ValueError(f"{function}: {name} must be formatted (e.g. dlarray(data, 'SSCB')); it has no labels")
-    return X
+# --- matrix product and fully connected layer ------------------------------------------------
+class MatMul(DifferentiableFunction):
+    """``Y = A @ B`` for 2-D ``A`` (m, k) and ``B`` (k, n); ``dL/dA = dL/dY @ B.T``, ``dL/dB = A.T @ dL/dY``."""
+
+    differentiable_backward = True
+
+    def __init__(self) -> None:
+        super().__init__(1, save_inputs_for_backward=True)
+
+    def forward(self, A, B):
+        if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+            raise ValueError(f"matmul: needs 2-D operands (m, k) and (k, n); got {A.shape} and {B.shape}")
+        return A @ B
+
+    def backward(self, dLdY, compute_gradients, A, B):
+        dLdA = (dLdY @ B.T).astype(A.dtype, copy=False) if compute_gradients[0] else None
+        dLdB = (A.T @ dLdY).astype(B.dtype, copy=False) if compute_gradients[1] else None
+        return dLdA, dLdB
 
 
-def _common_dtype(*arrays: np.ndarray) -> np.dtype:
-    return np.result_type(*arrays)
+def matmul(A: Any, B: Any) -> Any:
+    """Matrix product ``A @ B`` of two 2-D arrays (differentiable; the result is unformatted).
+
+    NumPy inputs give NumPy's ``A @ B``; ``X @ W`` on DLArrays calls this.
+    """
+    if isinstance(A, DLArray) or isinstance(B, DLArray):
+        return MatMul()(A, B)
+    return np.matmul(A, B)
 
 
-# --- fully connected ------------------------------------------------------------
 class FullyConnect(DifferentiableFunction):
     """``Y = W @ flatten(X) + b``: one affine map per batch element.
 
@@ -68,20 +84,27 @@ class FullyConnect(DifferentiableFunction):
     ``prod(S) * C``.  ``W`` is ``(F, features)`` and ``b`` holds ``F`` values.
     """
 
+    differentiable_backward = True
+
     def __init__(self) -> None:
         super().__init__(1, save_inputs_for_backward=True)
 
     def forward(self, X, W, b):
-        dtype = _common_dtype(X, W, b)
+        dtype = np.result_type(X, W, b)
         features = X.reshape(-1, X.shape[-1])  # (features, B), a view
         return (W.astype(dtype, copy=False) @ features.astype(dtype, copy=False)
                 + b.reshape(-1, 1).astype(dtype, copy=False))
 
     def backward(self, dLdY, compute_gradients, X, W, b):
-        features = X.reshape(-1, X.shape[-1])
-        dLdX = (W.T @ dLdY).reshape(X.shape).astype(X.dtype, copy=False) if compute_gradients[0] else None
-        dLdW = (dLdY @ features.T).astype(W.dtype, copy=False) if compute_gradients[1] else None
-        dLdb = unbroadcast(dLdY, (b.size, 1), b.dtype).reshape(b.shape) if compute_gradients[2] else None
+        dLdX = dLdW = dLdb = None
+        # (@, .T, .reshape and .astype work alike on NumPy arrays and on traced DLArrays)
+        if compute_gradients[0]:
+            dLdX = (W.T @ dLdY).reshape(X.shape).astype(X.dtype, copy=False)
+        if compute_gradients[1]:
+            features = X.reshape(-1, X.shape[-1])
+            dLdW = (dLdY @ features.T).astype(W.dtype, copy=False)
+        if compute_gradients[2]:
+            dLdb = unbroadcast(dLdY, (b.size, 1), b.dtype).reshape(b.shape)
         return dLdX, dLdW, dLdb
 
 
@@ -146,193 +169,19 @@ def fullyconnect(X: DLArray, weights: Any, bias: Any) -> DLArray:
     return _label(FullyConnect()(X, weights, bias), "CB")
 
 
-# --- 2-D convolution --------------------------------------------------------------
-def _pair(value: Any, name: str) -> tuple[int, int]:
-    values = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"dlconv: {name} must be an int or a pair of ints; got {value!r}")
-    return int(values[0]), int(values[1])
-
-
-def conv_padding(
-    input_size: tuple[int, int],
-    kernel_size: tuple[int, int],
-    padding: Any = "same",
-    stride: Any = 1,
-) -> tuple[int, int, int, int]:
-    """Resolve a padding specification to ``(top, bottom, left, right)`` pad widths.
-
-    ``"same"`` pads so that the output has ``ceil(input / stride)`` rows and
-    columns (the input size for stride 1), splitting the total padding evenly
-    and putting the odd extra row or column at the bottom or right, as MATLAB
-    does.  ``"valid"`` is no padding; an int pads all four sides; ``(ph, pw)``
-    pads top and bottom by ``ph``, left and right by ``pw``; a 4-tuple is
-    ``(top, bottom, left, right)``.
-
-    Example:
-        >>> conv_padding((8, 8), (3, 3)), conv_padding((8, 8), (2, 2)), conv_padding((8, 8), (3, 3), 1)
-        ((1, 1, 1, 1), (0, 1, 0, 1), (1, 1, 1, 1))
-    """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding != "same":
-            raise ValueError(f"dlconv: padding must be 'same', 'valid', an int or a tuple of ints; got {padding!r}")
-        sh, sw = _pair(stride, "stride")
-        pads = []
-        for n, k, s in zip(input_size, kernel_size, (sh, sw), strict=True):
-            total = max((-(-n // s) - 1) * s + k - n, 0)
-            pads += [total // 2, total - total // 2]
-        return tuple(pads)  # type: ignore[return-value]
-    values = (padding,) if np.ndim(padding) == 0 else tuple(padding)
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in values):
-        raise ValueError(f"dlconv: padding must hold non-negative ints; got {padding!r}")
-    if len(values) == 1:
-        return (int(values[0]),) * 4
-    if len(values) == 2:
-        return (int(values[0]), int(values[0]), int(values[1]), int(values[1]))
-    if len(values) == 4:
-        return tuple(int(v) for v in values)  # type: ignore[return-value]
-    raise ValueError(f"dlconv: padding tuple must have 2 or 4 entries; got {padding!r}")
-
-
-class Conv2D(DifferentiableFunction):
-    """2-D cross-correlation of ``(H, W, C, B)`` data with ``(KH, KW, C, F)`` filters plus a bias.
-
-    ``Y[i, j, f, n] = b[f] + sum_{u, v, c} Xp[i*sh + u, j*sw + v, c, n] * K[u, v, c, f]``
-    where ``Xp`` is the zero-padded input.  The forward builds every patch as a
-    strided *view* (``sliding_window_view``) and contracts it with the filters
-    in one ``tensordot`` (im2col).  The backward computes ``dL/dK`` the same way
-    and scatters ``dL/dX`` back with one slice-add per kernel offset (col2im).
-    """
-
-    def __init__(self, pads: tuple[int, int, int, int], stride: tuple[int, int]) -> None:
-        super().__init__(1, save_inputs_for_backward=True)
-        self.pads = tuple(int(p) for p in pads)
-        self.stride = tuple(int(s) for s in stride)
-
-    def _patches(self, X: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
-        """Strided view of shape (H', W', C, B, KH, KW): the receptive field of every output pixel."""
-        top, bottom, left, right = self.pads
-        if any(self.pads):
-            X = np.pad(X, ((top, bottom), (left, right), (0, 0), (0, 0)))
-        windows = np.lib.stride_tricks.sliding_window_view(X, kernel, axis=(0, 1))
-        sh, sw = self.stride
-        return windows[::sh, ::sw]
-
-    def forward(self, X, K, b):
-        dtype = _common_dtype(X, K, b)
-        X, K, b = (a.astype(dtype, copy=False) for a in (X, K, b))
-        patches = self._patches(X, K.shape[:2])  # (H', W', C, B, KH, KW)
-        Y = np.tensordot(patches, K, axes=([4, 5, 2], [0, 1, 2]))  # (H', W', B, F)
-        Y = Y.transpose(0, 1, 3, 2) + b.reshape(1, 1, -1, 1)
-        return np.ascontiguousarray(Y)
-
-    def backward(self, dLdY, compute_gradients, X, K, b):
-        KH, KW = K.shape[:2]
-        dLdX = dLdK = dLdb = None
-        if compute_gradients[1]:
-            patches = self._patches(X.astype(dLdY.dtype, copy=False), (KH, KW))
-            dLdK = np.tensordot(patches, dLdY, axes=([0, 1, 3], [0, 1, 3]))  # (C, KH, KW, F)
-            dLdK = dLdK.transpose(1, 2, 0, 3).astype(K.dtype)
-        if compute_gradients[2]:
-            dLdb = unbroadcast(dLdY, (1, 1, b.size, 1), b.dtype).reshape(b.shape)
-        if compute_gradients[0]:
-            top, bottom, left, right = self.pads
-            sh, sw = self.stride
-            Ho, Wo = dLdY.shape[:2]
-            H, W = X.shape[:2]
-            # dL/d(patch) for every output pixel and kernel offset: (KH, KW, H', W', C, B)
-            dLdP = np.einsum("ijfn,uvcf->uvijcn", dLdY, K.astype(dLdY.dtype, copy=False), optimize=True)
-            dLdXp = np.zeros((H + top + bottom, W + left + right) + X.shape[2:], dLdY.dtype)
-            for u in range(KH):
-                for v in range(KW):
-                    dLdXp[u : u + sh * (Ho - 1) + 1 : sh, v : v + sw * (Wo - 1) + 1 : sw] += dLdP[u, v]
-            dLdX = np.ascontiguousarray(dLdXp[top : top + H, left : left + W]).astype(X.dtype, copy=False)
-        return dLdX, dLdK, dLdb
-
-
-def dlconv(
-    X: DLArray,
-    weights: Any,
-    bias: Any,
-    padding: str | int | tuple[int, ...] = "same",
-    stride: int | tuple[int, int] = 1,
-) -> DLArray:
-    """2-D convolution layer (cross-correlation, as deep-learning frameworks define it).
-
-    Use it for image data: each of ``F`` filters slides over the image and
-    produces one output channel.
-
-    Caveat: like every deep-learning "convolution" the kernel is not flipped,
-    and only 2-D convolution without dilation or groups is implemented.
-
-    Args:
-        X: ``"SSCB"`` DLArray of shape ``(H, W, C, B)``.
-        weights: ``(KH, KW, C, F)`` filters (DLArray or ndarray).
-        bias: ``F`` values (any shape with ``F`` elements, e.g. ``(F,)``).
-        padding: ``"same"`` (output ``ceil(H / sh)`` by ``ceil(W / sw)``; the
-            odd extra row/column of padding goes to the bottom/right, as in
-            MATLAB), ``"valid"`` (no padding), an int, ``(ph, pw)``, or
-            ``(top, bottom, left, right)``.  Padding values are zeros.
-        stride: an int or ``(sh, sw)``, each >= 1.
-
-    Returns:
-        ``"SSCB"`` DLArray of shape ``(H', W', F, B)`` with
-        ``H' = (H + top + bottom - KH) // sh + 1`` (likewise ``W'``).
-        Gradients flow to ``X``, ``weights`` and ``bias``.
-
-    Raises:
-        TypeError: ``X`` is not a DLArray.
-        ValueError: ``X`` is not ``"SSCB"``; ``weights``/``bias`` shapes do not
-            fit; invalid padding or stride; kernel larger than the padded input.
-
-    Example:
-        >>> import numpy as np
-        >>> from srelu_lib import dlarray, dlconv
-        >>> X = dlarray(np.ones((8, 8, 1, 2)), "SSCB")
-        >>> Y = dlconv(X, np.ones((3, 3, 1, 4)), np.zeros(4))
-        >>> Y.fmt, Y.shape, float(Y[3, 3, 0, 0]), float(Y[0, 0, 0, 0])
-        ('SSCB', (8, 8, 4, 2), 9.0, 4.0)
-    """
-    X = _require_formatted(X, "X", "dlconv")
-    if X.fmt != "SSCB":
-        raise ValueError(f"dlconv: X must be formatted 'SSCB' (height, width, channel, batch); got {X.fmt!r}")
-    K = as_float_array(weights, name="dlconv weights")
-    C = X.shape[2]
-    if K.ndim != 4 or K.shape[2] != C:
-        raise ValueError(
-            f"dlconv: weights must have shape (KH, KW, {C}, NumFilters) for X with {C} channel(s); got {K.shape}"
-        )
-    b = as_float_array(bias, name="dlconv bias")
-    if b.size != K.shape[3] or (b.ndim > 0 and max(b.shape) != b.size):
-        raise ValueError(
-            f"dlconv: bias must hold one value per filter ({K.shape[3]}), e.g. shape ({K.shape[3]},); got {b.shape}"
-        )
-    stride = _pair(stride, "stride")
-    if min(stride) < 1:
-        raise ValueError(f"dlconv: stride must be >= 1; got {stride}")
-    pads = conv_padding((X.shape[0], X.shape[1]), (K.shape[0], K.shape[1]), padding, stride)
-    Hp, Wp = X.shape[0] + pads[0] + pads[1], X.shape[1] + pads[2] + pads[3]
-    if K.shape[0] > Hp or K.shape[1] > Wp:
-        raise ValueError(
-            f"dlconv: kernel {K.shape[:2]} is larger than the padded input ({Hp}, {Wp}); "
-            f"use more padding or a smaller kernel"
-        )
-    return _label(Conv2D(pads, stride)(X, weights, bias), "SSCB")
-
-
 # --- activations ------------------------------------------------------------------
-def _nan_where(X: np.ndarray, G: np.ndarray) -> np.ndarray:
+def _nan_where(X: Any, G: Any) -> Any:
     """Put NaN into ``G`` wherever ``X`` is NaN (the local derivative is undefined there)."""
-    nan = np.isnan(X)
+    nan = np.isnan(extractdata(X))
     if nan.any():
-        G = np.where(nan, np.array(np.nan, G.dtype), G)
+        G = where(nan, G.dtype.type(np.nan), G)
     return G
 
 
 class ReLU(DifferentiableFunction):
     """``Y = max(X, 0)``; ``dY/dX`` is 1 for ``X > 0`` and 0 for ``X <= 0`` (0 at the kink)."""
+
+    differentiable_backward = True
 
     def __init__(self) -> None:
         super().__init__(1, save_outputs_for_backward=True)
@@ -342,7 +191,7 @@ class ReLU(DifferentiableFunction):
 
     def backward(self, dLdY, compute_gradients, Y):
         # Y > 0 exactly where X > 0, and Y is NaN exactly where X is, so Y suffices.
-        return _nan_where(Y, np.where(Y > 0, dLdY, dLdY.dtype.type(0)))
+        return _nan_where(Y, where(Y > 0, dLdY, 0))
 
 
 def relu(X: DLArray) -> DLArray:
@@ -373,19 +222,21 @@ def relu(X: DLArray) -> DLArray:
 class LeakyReLU(DifferentiableFunction):
     """``Y = X`` for ``X > 0`` and ``scale * X`` otherwise; ``dY/dX`` is 1 or ``scale`` (``scale`` at 0)."""
 
+    differentiable_backward = True
+
     def __init__(self, scale: float) -> None:
         super().__init__(1, save_inputs_for_backward=True)
         self.scale = float(scale)
 
-    def _scaled(self, A: np.ndarray) -> np.ndarray:
+    def _scaled(self, A: Any) -> Any:
         # scale == 0 must give exact zeros, never 0 * inf = NaN.
-        return A * A.dtype.type(self.scale) if self.scale != 0 else np.zeros_like(A)
+        return A * A.dtype.type(self.scale) if self.scale != 0 else np.zeros(A.shape, A.dtype)
 
     def forward(self, X):
         return _nan_where(X, np.where(X > 0, X, self._scaled(X)))
 
     def backward(self, dLdY, compute_gradients, X):
-        return _nan_where(X, np.where(X > 0, dLdY, self._scaled(dLdY)))
+        return _nan_where(X, where(X > 0, dLdY, self._scaled(dLdY)))
 
 
 def leakyrelu(X: DLArray, scale: float = 0.01) -> DLArray:
@@ -422,6 +273,8 @@ class Softmax(DifferentiableFunction):
 
     Backward (with the saved output): ``dL/dX = Y * (dL/dY - sum(dL/dY * Y))``.
     """
+
+    differentiable_backward = True
 
     def __init__(self, axis: int) -> None:
         super().__init__(1, save_outputs_for_backward=True)
@@ -466,88 +319,3 @@ def softmax(X: DLArray) -> DLArray:
     return _label(Softmax(X.fmt.index("C"))(X), X.fmt)
 
 
-class CrossEntropy(DifferentiableFunction):
-    """``L = -sum(T * log(max(Y, tiny))) / N`` with ``N`` the batch size.
-
-    ``tiny`` is the smallest positive normal number of ``Y``'s dtype, so
-    ``log`` stays finite for ``Y == 0``.  ``dL/dY = -T / (N * Y)`` where
-    ``Y >= tiny`` and 0 where the clip is active (the derivative of what is
-    computed); ``dL/dT = -log(max(Y, tiny)) / N``.
-    """
-
-    def __init__(self, batch_size: int) -> None:
-        super().__init__(1, save_inputs_for_backward=True)
-        self.batch_size = int(batch_size)
-
-    @staticmethod
-    def _log(Y: np.ndarray) -> np.ndarray:
-        return np.log(np.maximum(Y, np.finfo(Y.dtype).tiny))
-
-    def forward(self, Y, T):
-        T = T.astype(Y.dtype, copy=False)
-        return -(T * self._log(Y)).sum() / Y.dtype.type(self.batch_size)
-
-    def backward(self, dLdL, compute_gradients, Y, T):
-        scale = dLdL.astype(Y.dtype) / Y.dtype.type(self.batch_size)
-        dLdY = dLdT = None
-        if compute_gradients[0]:
-            clipped = Y < np.finfo(Y.dtype).tiny
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dLdY = np.where(clipped, Y.dtype.type(0), -T.astype(Y.dtype, copy=False) / Y) * scale
-        if compute_gradients[1]:
-            dLdT = (-self._log(Y) * scale).astype(T.dtype, copy=False)
-        return dLdY, dLdT
-
-
-def crossentropy(Y: DLArray, T: Any) -> DLArray:
-    """Cross-entropy loss for classification, averaged over the batch (MATLAB's default).
-
-    Use it on the output of :func:`softmax` with one-hot targets.
-
-    ``loss = -(1/N) * sum over all elements of T * log(Y)``, where ``N`` is the
-    size of the ``"B"`` dimension (1 without one).  Caveat: ``Y`` is clipped
-    below at the smallest positive normal number of its dtype (``2.2e-308`` in
-    float64, ``1.2e-38`` in float32) before the log, so ``Y == 0`` gives a large
-    finite loss instead of ``inf``; the gradient is zero where the clip acts.
-
-    Args:
-        Y: formatted DLArray of probabilities with a ``"C"`` label (e.g. ``"CB"``).
-        T: targets of the same shape as ``Y`` (one-hot, or any probability
-            vectors): an ndarray laid out like ``Y``'s stored data, or a
-            DLArray with the same format (or unformatted, with the same shape).
-
-    Returns:
-        Unformatted scalar DLArray (shape ``()``) of ``Y``'s dtype.  The
-        gradient flows to ``Y`` and, if it is traced, to ``T``.
-
-    Raises:
-        ValueError: ``Y`` has no ``"C"`` label; ``T``'s shape or format differs from ``Y``'s.
-
-    Example:
-        >>> import numpy as np
-        >>> from srelu_lib import crossentropy, dlarray
-        >>> Y = dlarray(np.array([[0.5, 0.25], [0.5, 0.75]]), "CB")
-        >>> T = np.array([[1.0, 0.0], [0.0, 1.0]])
-        >>> loss = crossentropy(Y, T)                  # -(log 0.5 + log 0.75) / 2
-        >>> loss.shape, round(float(loss), 6)
-        ((), 0.490415)
-    """
-    Y = _require_formatted(Y, "Y", "crossentropy")
-    if "C" not in Y.fmt:
-        raise ValueError(f"crossentropy: Y must have a 'C' (channel) label; got format {Y.fmt!r}")
-    if isinstance(T, DLArray):
-        if T.fmt and T.fmt != Y.fmt:
-            raise ValueError(
-                f"crossentropy: targets T are formatted {T.fmt!r} but predictions Y are {Y.fmt!r}; "
-                f"they must have the same format"
-            )
-        targets: Any = T
-    else:
-        targets = as_float_array(T, name="crossentropy targets T").astype(Y.dtype, copy=False)
-    if tuple(targets.shape) != Y.shape:
-        raise ValueError(
-            f"crossentropy: targets T have shape {tuple(targets.shape)} but predictions Y have shape {Y.shape} "
-            f"(format {Y.fmt!r}); they must match"
-        )
-    batch_size = Y.shape[Y.fmt.index("B")] if "B" in Y.fmt else 1
-    return CrossEntropy(batch_size)(Y, targets)
