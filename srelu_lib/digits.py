@@ -22,7 +22,7 @@ import numpy as np
 
 from .arrays import DLArray, dlarray
 from .autodiff import dlgradient
-from .ops.nn import crossentropy, dlconv, fullyconnect, relu, softmax
+from .ops import crossentropy, dlconv, fullyconnect, relu, softmax
 from .srelu_function import srelu
 
 __all__ = [

@@ -34,11 +34,12 @@ SRELU_NAMES = ("tl", "al", "tr", "ar")
 
 def images_to_nchw(X: np.ndarray) -> torch.Tensor:
     """MATLAB-layout images ``(H, W, C, B)`` as a ``(B, C, H, W)`` tensor."""
-    return torch.from_numpy(np.ascontiguousarray(X.transpose(3, 2, 0, 1)))
+    # np.array copies: srelu_lib's arrays are read-only, torch tensors are writable.
+    return torch.from_numpy(np.array(X.transpose(3, 2, 0, 1), order="C"))
 
 
 def _tensor(array: Any) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array))
+    return torch.from_numpy(np.array(array, order="C"))  # a writable copy
 
 
 class DigitsNet(nn.Module):
