@@ -72,8 +72,10 @@ class DLArray:
     :func:`extractdata` return the stored array.  Arithmetic (``+ - * /``,
     unary ``-``, ``**`` with a scalar exponent, ``abs(X)``, ``@``),
     ``sum``/``mean``/``reshape``/``astype``/``T`` and indexing take part in automatic
-    differentiation inside :func:`~srelu_lib.dlfeval`; comparisons return plain
-    boolean NumPy arrays, as they carry no gradient.
+    differentiation inside :func:`~srelu_lib.dlfeval`.  Comparisons return
+    boolean NumPy arrays: constants, which multiply a DLArray differentiably
+    (the gradient of ``(X > 0) * X`` is the mask), but which are not themselves
+    differentiated.
     """
 
     __slots__ = ("_data", "_fmt", "_trace", "__weakref__")
@@ -163,7 +165,7 @@ class DLArray:
 
     __hash__ = object.__hash__  # identity hashing, as == is elementwise
 
-    # Comparisons return boolean NumPy arrays: constants, which carry no gradient.
+    # Comparisons return boolean NumPy arrays: constants (a mask times a DLArray is differentiable).
     def __lt__(self, other: Any) -> Any:
         return self._data < _value(other)
 

@@ -12,7 +12,7 @@ gradient of ``L`` by reverse-mode differentiation (:func:`~srelu_lib.dlfeval`
 and :func:`~srelu_lib.dlgradient`, i.e. through the backward under test), and
 compares it, element by element, with the central difference::
 
-    (L(x + h) - L(x - h)) / (2h),   h = eps * max(1, |x|).
+    (L(x + h) - L(x - h)) / (2h),   h = step * max(1, |x|).
 
 Everything runs in float64, whatever the inputs' dtypes.
 
@@ -111,7 +111,7 @@ def gradcheck(
     fn: Callable[..., DLArray],
     *inputs: Any,
     dLdY: Any = None,
-    eps: float = 1e-6,
+    step: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-6,
     seed: int = 0,
@@ -137,7 +137,7 @@ def gradcheck(
             (formats kept) for the check.
         dLdY: the output weighting, an array of the output's (stored) shape;
             by default standard-normal numbers from ``seed``.
-        eps: relative finite-difference step: ``h = eps * max(1, |x|)``.  The
+        step: relative finite-difference step: ``h = step * max(1, |x|)``.  The
             default suits float64 central differences (truncation error
             ``~h**2``, rounding error ``~1e-16 * |L| / h``).
         rtol, atol: an element passes when ``|a - n| <= atol + rtol * |n|``.
@@ -165,7 +165,7 @@ def gradcheck(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable (a DifferentiableFunction or a function); got {type(fn).__name__}")
-    _check_settings(eps, rtol, atol, kink_tol)
+    _check_settings(step, rtol, atol, kink_tol)
     inputs, checked = _checked_inputs(inputs)
 
     def evaluate(args: tuple) -> np.ndarray:
@@ -193,19 +193,19 @@ def gradcheck(
     analytic = [np.array(extractdata(g), dtype=np.float64) for g in dlfeval(loss_and_gradients, *inputs)]
 
     # Numerical gradients: central differences, one element at a time.
-    numerical, at_kink = _central_differences(loss, inputs, checked, eps, kink_tol, atol)
+    numerical, at_kink = _central_differences(loss, inputs, checked, step, kink_tol, atol)
 
     return _compare(analytic, numerical, at_kink, rtol, atol)
 
 
-def _check_settings(eps: Any, rtol: Any, atol: Any, kink_tol: Any) -> None:
-    for name, value in (("eps", eps), ("rtol", rtol), ("atol", atol), ("kink_tol", kink_tol)):
+def _check_settings(step: Any, rtol: Any, atol: Any, kink_tol: Any) -> None:
+    for name, value in (("step", step), ("rtol", rtol), ("atol", atol), ("kink_tol", kink_tol)):
         ok = isinstance(value, (Real, np.floating, np.integer)) and not isinstance(value, bool)
         if ok:
             v = float(value)
-            ok = math.isfinite(v) and v >= 0 and (name != "eps" or v > 0)
+            ok = math.isfinite(v) and v >= 0 and (name != "step" or v > 0)
         if not ok:
-            raise ValueError(f"{name} must be a finite {'positive' if name == 'eps' else 'non-negative'} "
+            raise ValueError(f"{name} must be a finite {'positive' if name == 'step' else 'non-negative'} "
                              f"number; got {value!r}")
 
 
@@ -222,7 +222,7 @@ def _checked_inputs(inputs: tuple) -> tuple[tuple, list[int]]:
 
 
 def _central_differences(
-    loss: Callable[[tuple], float], inputs: tuple, checked: list[int], eps: float, kink_tol: float, atol: float
+    loss: Callable[[tuple], float], inputs: tuple, checked: list[int], step: float, kink_tol: float, atol: float
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Central differences of ``loss`` for every element of the checked inputs, and the kink masks."""
     L0 = loss(inputs)
@@ -233,10 +233,10 @@ def _central_differences(
         n = np.zeros_like(x)
         kink = np.zeros(x.shape, dtype=bool)
         for j in np.ndindex(x.shape):
-            step = eps * max(1.0, abs(float(x[j])))
+            h = step * max(1.0, abs(float(x[j])))
             xp, xm = x.copy(), x.copy()
-            xp[j] += step
-            xm[j] -= step
+            xp[j] += h
+            xm[j] -= h
             h_plus, h_minus = xp[j] - x[j], x[j] - xm[j]  # the steps actually taken
             args_p = inputs[:i] + (DLArray(xp, fmt),) + inputs[i + 1:]
             args_m = inputs[:i] + (DLArray(xm, fmt),) + inputs[i + 1:]
@@ -277,7 +277,7 @@ def gradgradcheck(
     fn: Callable[..., DLArray],
     *inputs: Any,
     dLdY: Any = None,
-    eps: float = 1e-6,
+    step: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-6,
     seed: int = 0,
@@ -312,7 +312,7 @@ def gradgradcheck(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable (a DifferentiableFunction or a function); got {type(fn).__name__}")
-    _check_settings(eps, rtol, atol, kink_tol)
+    _check_settings(step, rtol, atol, kink_tol)
     inputs, checked = _checked_inputs(inputs)
     Y0 = fn(*inputs)
     if not isinstance(Y0, DLArray):
@@ -345,5 +345,5 @@ def gradgradcheck(
         return dlgradient(total, [args[i] for i in positions])
 
     analytic = [np.array(extractdata(g), dtype=np.float64) for g in dlfeval(second_order, *everything)]
-    numerical, at_kink = _central_differences(S, everything, positions, eps, kink_tol, atol)
+    numerical, at_kink = _central_differences(S, everything, positions, step, kink_tol, atol)
     return _compare(analytic, numerical, at_kink, rtol, atol)

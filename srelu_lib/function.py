@@ -59,9 +59,12 @@ class DifferentiableFunction:
     """Base class for a custom operation with a hand-written backward.
 
     Use it when an operation cannot be composed from differentiable built-ins
-    (it calls code the tape cannot see), or when you want a specific
-    gradient algorithm - a cheaper formula, a chosen sub-gradient at a kink,
-    a numerically stable rewrite.
+    (it calls code the tape cannot see), or when a composition would work but
+    costs too much: every built-in it is made of keeps its own inputs on the
+    tape (memory) and runs its own passes over the data (speed), where one
+    operation can keep just what its backward needs and do it in one pass.
+    Use it also when you want a specific gradient algorithm - a cheaper
+    formula, a chosen sub-gradient at a kink, a numerically stable rewrite.
 
     Caveat: the framework trusts ``backward`` mathematically.  It checks the
     *form* of what comes back (count, shape, dtype), not the values; check

@@ -153,8 +153,8 @@ def test_bad_input_errors():
         gradcheck(lambda X: extractdata(X) * 2, X)
     with pytest.raises(ValueError, match=r"dLdY must have the output's shape \(2, 2\)"):
         gradcheck(Relu(), X, dLdY=np.ones(3))
-    with pytest.raises(ValueError, match="eps must be a finite positive number"):
-        gradcheck(Relu(), X, eps=0.0)
+    with pytest.raises(ValueError, match="step must be a finite positive number"):
+        gradcheck(Relu(), X, step=0.0)
     with pytest.raises(ValueError, match="rtol must be"):
         gradcheck(Relu(), X, rtol=-1.0)
     with pytest.raises(ValueError, match="finite inputs; input 0 has NaN or Inf"):

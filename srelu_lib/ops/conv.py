@@ -292,10 +292,10 @@ def dlconv(
 
     Example:
         >>> import numpy as np
-        >>> from srelu_lib import dlarray, dlconv
+        >>> from srelu_lib import dims, dlarray, dlconv
         >>> X = dlarray(np.ones((8, 8, 1, 2)), "SSCB")
         >>> Y = dlconv(X, np.ones((3, 3, 1, 4)), np.zeros(4))
-        >>> Y.fmt, Y.shape, float(Y[3, 3, 0, 0]), float(Y[0, 0, 0, 0])
+        >>> dims(Y), Y.shape, float(Y[3, 3, 0, 0]), float(Y[0, 0, 0, 0])
         ('SSCB', (8, 8, 4, 2), 9.0, 4.0)
     """
     X = _require_formatted(X, "X", "dlconv")

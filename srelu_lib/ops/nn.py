@@ -138,10 +138,10 @@ def fullyconnect(X: DLArray, weights: Any, bias: Any) -> DLArray:
 
     Example:
         >>> import numpy as np
-        >>> from srelu_lib import dlarray, fullyconnect
+        >>> from srelu_lib import dims, dlarray, fullyconnect
         >>> X = dlarray(np.ones((2, 2, 3, 5)), "SSCB")      # 12 features, 5 observations
         >>> Y = fullyconnect(X, np.ones((4, 12)), np.zeros(4))
-        >>> Y.fmt, Y.shape, float(Y.sum() / Y.size)
+        >>> dims(Y), Y.shape, float(Y.sum() / Y.size)
         ('CB', (4, 5), 12.0)
     """
     X = _require_formatted(X, "X", "fullyconnect")
