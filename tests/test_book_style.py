@@ -119,6 +119,7 @@ def test_code_lines_fit_in_80_characters():
 
 @pytest.mark.parametrize("pattern, why", [
     (r"\S - \S", "a hyphen between spaces used as a dash"),
+    (r"\S -$", "a hyphen ending a line, used as a dash"),
     (r"\s--\s|\S--\S", "a double hyphen used as a dash"),
     ("\u2013", "an en dash (write ranges as 'from a to b')"),
     (r"\S\u2014|\u2014\S", "an unspaced em dash (the book's dash is ' — ')"),
@@ -137,6 +138,21 @@ def test_one_dash_style(pattern, why):
             if re.search(pattern, text):
                 found.append(f"{where}: {line.strip()[:100]}")
     assert not found, f"{why}:\n" + "\n".join(found)
+
+
+def test_math_has_no_dashes():
+    """A dash inside math is a minus sign that a text substitution turned into punctuation."""
+    found = []
+    for where, prose, _ in chapters():
+        in_math = False
+        for line in prose:
+            if line.strip().startswith("$$"):
+                in_math = not in_math or line.strip().count("$$") == 2
+                continue
+            math = [line] if in_math else re.findall(r"\$[^$]*\$", line)
+            if any(dash in part for part in math for dash in "\u2014\u2013"):
+                found.append(f"{where}: {line.strip()[:100]}")
+    assert not found, "a dash in math (write a minus sign as -):\n" + "\n".join(found)
 
 
 def test_one_symbol_for_the_finite_difference_step():
