@@ -745,3 +745,37 @@ def test_zero_slope_factor_gives_positive_zero_like_the_reference(kernels):
     for g, r in zip(got[1:], ref[1:]):
         np.testing.assert_array_equal(np.signbit(g), np.signbit(r))
     assert not np.signbit(got[3]).any() and not np.signbit(got[1]).any()
+
+
+# --- the block plans of the NumPy kernels ------------------------------------------------------------------
+@pytest.mark.parametrize("shape, ca, per_channel, block, kind", [
+    ((5, 6, 3, 4), 2, False, 64, "ScalarPlan"),
+    ((5, 6, 3, 4), 2, True, 64, "PatternPlan"),  # period 12 fits twice in a block
+    ((7, 33), 0, True, 64, "RowsPlan"),  # period 231 does not: rows of 33
+    ((3, 2, 700), 1, True, 64, "LongRowsPlan"),  # rows of 700 cut into pieces of 64
+    ((3, 0, 4), 1, True, 64, "EmptyPlan"),
+])
+def test_each_block_plan_covers_the_array_once_and_sums_per_channel(shape, ca, per_channel, block, kind):
+    from srelu_lib.kernels import blocks
+
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal(shape)
+    C = shape[ca]
+    params = [np.arange(C, dtype=X.dtype) if per_channel else np.zeros(1, X.dtype) for _ in range(4)]
+    plan = blocks.make_plan(X.shape, ca, params, block)
+    assert type(plan).__name__ == kind
+    assert {"size", "length", "acc_width"} <= set(vars(plan))  # the attributes every plan has
+    acc, covered, flat = plan.new_accumulator(), 0, X.reshape(-1)
+    for start, stop, block_shape, operands, key in plan.blocks():
+        assert start == covered and stop - start <= plan.length  # in order, no gap, no overlap
+        covered = stop
+        x = flat[start:stop].reshape(block_shape)
+        for op, p in zip(operands, params, strict=True):  # each element gets its own channel's parameter
+            along = p.reshape([-1 if a == ca else 1 for a in range(X.ndim)]) if p.size > 1 else p[0]
+            expected = np.broadcast_to(along, X.shape).reshape(-1)[start:stop]
+            np.testing.assert_array_equal(np.broadcast_to(op, block_shape).reshape(-1), expected)
+        plan.accumulate(acc, plan.partial(x, key), key)
+    assert covered == X.size
+    sums = plan.fold(acc)
+    expected = X.sum(axis=tuple(a for a in range(X.ndim) if a != ca)) if per_channel else [X.sum()]
+    np.testing.assert_allclose(sums, expected, atol=1e-12)
