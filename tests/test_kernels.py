@@ -651,6 +651,39 @@ def test_literal_translation_is_right_where_it_claims_to_be():
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
+def load_benchmark_module(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_reads_the_kernel_registry(spy_backend):
+    bench = load_benchmark_module("srelu_implementations")
+    impls, notes = bench.implementations(skip=("torch",))
+    names = [impl.name for impl in impls]
+    expected = ["reference", "literal", "numpy", "numpy[out]", "numpy[1 thread]"]
+    expected += ["numba", "numba[out]"] if HAVE_NUMBA else []
+    assert names == [*expected, "spy"]  # registered once, benchmarked with no other change
+    assert notes == ["torch: skipped (--no-torch)"] + ([] if HAVE_NUMBA else ["numba: skipped (not installed: needs numba)"])
+    spy = impls[-1]
+    problem = {"X": np.linspace(-2, 2, 12).reshape(3, 4), "dLdY": np.ones((3, 4)), "channel_axis": 0,
+               "params": (np.full(3, -0.5), np.full(3, 0.5), np.full(3, 0.5), np.full(3, 2.0))}
+    spy.both(problem)
+    assert SPY_CALLS == ["forward", "backward"]
+    assert not spy.preallocated and spy.traced_memory
+
+
+def test_the_benchmark_says_which_registered_backend_it_could_not_run(monkeypatch, restore_backend):
+    monkeypatch.setattr(backends, "_registry", dict(backends._registry))
+    register_backend(Backend(name="ghost", module="srelu_lib_ghost", forward="f", backward="b", summary="",
+                             requires=("srelu_lib_no_such_module",)))
+    impls, notes = load_benchmark_module("srelu_implementations").implementations(skip=("torch",))
+    assert "ghost" not in [impl.name for impl in impls]
+    assert "ghost: skipped (not installed: needs srelu_lib_no_such_module)" in notes
+
+
 def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.csv"
     proc = subprocess.run(
