@@ -1,4 +1,7 @@
-"""The library is lint-clean (ruff) and type-checks (mypy --check-untyped-defs), as configured in pyproject.toml."""
+"""The library and the project's tools are lint-clean (ruff) and type-check (mypy --check-untyped-defs).
+
+The rules are configured in pyproject.toml.  Checked: the library, the benchmark, the tools and dev.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import sys
 
 from conftest import ROOT
 
-CHECKED = ["srelu_lib"]
+CHECKED = ["srelu_lib", "benchmarks", "tools", "dev.py"]
 
 
 def _run(module: str, *args: str) -> subprocess.CompletedProcess:
