@@ -10,8 +10,9 @@ share one contract and compute the same values up to float rounding:
 - ``"numba"``: :mod:`srelu_lib.kernels.numba_fused`, one fused pass (needs numba).
 
 ``"auto"`` (the default) takes numba when it is installed.  Choose with
-:func:`set_backend` (process-wide, or as a ``with`` block), :func:`use_backend`
-(the calling thread only) or the environment variable ``SRELU_LIB_BACKEND``.
+:func:`~srelu_lib.kernels.backends.set_backend` (process-wide, or as a ``with``
+block), :func:`~srelu_lib.kernels.backends.use_backend` (the calling thread
+only) or the environment variable ``SRELU_LIB_BACKEND``.
 
 How the package is laid out, one idea per module:
 
@@ -67,7 +68,9 @@ def srelu_forward(
     ar: np.ndarray,
     channel_axis: int,
 ) -> np.ndarray:
-    """SReLU of a plain array, with the kernel :func:`set_backend` chose (what :class:`SReLUFunction` calls).
+    """SReLU of a plain array, with the chosen kernel (what :class:`SReLUFunction` calls).
+
+    The kernel is the one :func:`~srelu_lib.kernels.backends.set_backend` chose.
 
     Same contract and values (up to float rounding) as
     :func:`~srelu_lib.kernels.reference.srelu_forward_reference`.
@@ -94,7 +97,9 @@ def srelu_backward(
     channel_axis: int,
     compute_gradients: Sequence[bool],
 ) -> tuple[np.ndarray | None, ...]:
-    """Gradients of the loss with respect to the five SReLU inputs, with the kernel :func:`set_backend` chose.
+    """Gradients of the loss with respect to the five SReLU inputs, with the chosen kernel.
+
+    The kernel is the one :func:`~srelu_lib.kernels.backends.set_backend` chose.
 
     Same contract and values (up to float rounding) as
     :func:`~srelu_lib.kernels.reference.srelu_backward_reference`: ``(dLdX, dLdtl, dLdal, dLdtr, dLdar)`` in

@@ -155,7 +155,8 @@ class BackendChoice(str):
 
 
 def set_backend(name: str) -> BackendChoice:
-    """Choose the kernel behind :func:`srelu_forward`/:func:`srelu_backward` for the whole process.
+    """Choose the kernel behind :func:`~srelu_lib.kernels.srelu_forward` and
+    :func:`~srelu_lib.kernels.srelu_backward` for the whole process.
 
     ``"auto"`` (the default) uses the fused numba kernels when numba is
     installed, and otherwise the blocked NumPy kernels on arrays of at least

@@ -48,9 +48,10 @@ class Block(NamedTuple):
 class BlockPlan:
     """How to walk an array of ``size`` elements in blocks of at most ``length`` elements.
 
-    ``acc_width`` is the length of an accumulator (:meth:`new_accumulator`): the plan adds each
-    block's sums into it (:meth:`partial`, :meth:`accumulate`) and :meth:`fold` turns it into one
-    float64 sum per channel (or one in all when every parameter is shared).
+    ``acc_width`` is the length of an accumulator (:meth:`BlockPlan.new_accumulator`): the plan adds
+    each block's sums into it (:meth:`BlockPlan.partial`, :meth:`BlockPlan.accumulate`) and
+    :meth:`BlockPlan.fold` turns it into one float64 sum per channel (or one in all when every
+    parameter is shared).
     """
 
     def __init__(self, size: int, length: int, acc_width: int) -> None:
@@ -59,19 +60,23 @@ class BlockPlan:
         self.acc_width = acc_width
 
     def blocks(self) -> Iterator[Block]:
+        """The blocks, in the order of the flat array (contiguous, none overlapping)."""
         raise NotImplementedError
 
     def new_accumulator(self) -> np.ndarray:
+        """A zeroed float64 accumulator of ``acc_width`` elements."""
         return np.zeros(self.acc_width, dtype=np.float64)
 
     def partial(self, product: np.ndarray, key: Any, out: np.ndarray | None = None) -> Any:
         """A block's sums of ``product`` (shaped like the block), before they are added per channel.
 
-        ``out``: a buffer from :meth:`sum_buffer` that receives them when :meth:`fills_buffer` says so.
+        ``out``: a buffer from :meth:`BlockPlan.sum_buffer` that receives them when
+        :meth:`BlockPlan.fills_buffer` says so.
         """
         return float(product.sum())
 
     def accumulate(self, acc: np.ndarray, part: Any, key: Any) -> None:
+        """Add a block's :meth:`partial` sums into the accumulator ``acc``."""
         acc[key] += part
 
     def fold(self, acc: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ parameters broadcast as columns (:mod:`srelu_lib.kernels.blocks` holds these
 plans).
 
 *Threads.*  NumPy's ufuncs release the GIL, and a block's passes run out of
-the L2 cache, so the blocks are shared among :func:`default_workers` threads
+the L2 cache, so the blocks are shared among :func:`~srelu_lib.kernels.threads.default_workers` threads
 (:mod:`srelu_lib.kernels.threads`;
 contiguous runs of blocks, one scratch set per thread; ``workers=1`` or the
 environment variable ``SRELU_LIB_THREADS=1`` turns this off).  On the book's
@@ -126,8 +126,8 @@ def srelu_forward_numpy(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, chann
         channel_axis: the channel axis of ``X`` (``None`` when every parameter has one element).
         out: optional C-contiguous array of ``X``'s shape and dtype to write ``Y`` into.
         block: elements per block (tuning knob; results do not depend on it beyond rounding).
-        workers: threads sharing the blocks (``None``: :func:`default_workers`); the values do not
-            depend on it.
+        workers: threads sharing the blocks (``None``:
+            :func:`~srelu_lib.kernels.threads.default_workers`); the values do not depend on it.
 
     Returns:
         ``Y`` (``out`` when given), with ``X``'s shape and dtype.
@@ -214,9 +214,9 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         compute_gradients: five flags, in input order.
         out: optional C-contiguous array for ``dLdX``.
         block: elements per block.
-        workers: threads sharing the blocks (``None``: :func:`default_workers`); each sums its own
-            contiguous run of blocks and the runs are added in order, so a given ``workers`` always gives
-            the same bits.
+        workers: threads sharing the blocks (``None``:
+            :func:`~srelu_lib.kernels.threads.default_workers`); each sums its own contiguous run of
+            blocks and the runs are added in order, so a given ``workers`` always gives the same bits.
 
     Returns:
         The five gradients, ``None`` where not requested.

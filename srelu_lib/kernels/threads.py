@@ -12,14 +12,13 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any
 
-__all__ = ["default_workers", "map_groups"]
+__all__ = ["MIN_BLOCKS_PER_WORKER", "default_workers", "map_groups"]
 
 #: Blocks per worker below which a call stays on the calling thread (thread hand-off costs tens of microseconds).
 MIN_BLOCKS_PER_WORKER = 4
 
-_T = TypeVar("_T")
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
@@ -46,7 +45,7 @@ def default_workers() -> int:
     return max(1, min(cpus, 8))
 
 
-def map_groups(function: Callable[[list], _T], blocks: list, workers: int | None) -> list[_T]:
+def map_groups(function: Callable[[list], Any], blocks: list, workers: int | None) -> list[Any]:
     """``function`` over ``workers`` contiguous groups of ``blocks``, in order; this thread runs the first.
 
     ``workers=None`` means :func:`default_workers`.  Fewer than :data:`MIN_BLOCKS_PER_WORKER` blocks per
