@@ -103,18 +103,23 @@ def srelu_backward_reference(
     X = np.asarray(X)
     dLdY = upstream_gradient(dLdY, X, cast=False)  # products in the dtype NumPy gives dLdY * local
     params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
-    local = local_derivatives(X, *params.along_axis(X.ndim), want)
+    dYdX, dYdtl, dYdal, dYdtr, dYdar = local_derivatives(X, *params.along_axis(X.ndim), want)
     other_axes = tuple(a for a in range(X.ndim) if a != params.channel_axis)
-    gradients: list[np.ndarray | None] = [None] * 5
+
+    def channel_sum(k: int, local: np.ndarray | None) -> np.ndarray | None:
+        """Parameter k's gradient: dLdY * local summed in float64 over every axis but the channel axis."""
+        if local is None:
+            return None
+        shared = params.values[k].size == 1  # one value for all channels: one sum over everything
+        return params.gradient(k, (dLdY * local).sum(axis=None if shared else other_axes, dtype=np.float64))
+
     with np.errstate(invalid="ignore"):  # IEEE 0*inf from dLdY where a local derivative is 0
-        if want[0]:
-            gradients[0] = (dLdY * local[0]).astype(X.dtype, copy=False)
-        for k in range(1, 5):
-            if want[k]:
-                shared = params.values[k - 1].size == 1  # one value for all channels: one sum over everything
-                total = (dLdY * local[k]).sum(axis=None if shared else other_axes, dtype=np.float64)
-                gradients[k] = params.gradient(k - 1, total)
-    return tuple(gradients)
+        dLdX = None if dYdX is None else (dLdY * dYdX).astype(X.dtype, copy=False)
+        dLdtl = channel_sum(0, dYdtl)
+        dLdal = channel_sum(1, dYdal)
+        dLdtr = channel_sum(2, dYdtr)
+        dLdar = channel_sum(3, dYdar)
+    return dLdX, dLdtl, dLdal, dLdtr, dLdar
 
 
 def region_values(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> np.ndarray:
