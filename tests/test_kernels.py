@@ -17,11 +17,10 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srelu_lib.kernels import numpy_blocked as kernels_numpy
-from srelu_lib.kernels.literal import literal_backward, literal_forward
 from srelu_lib.kernels import (
     Backend,
     backend_names,
@@ -36,7 +35,8 @@ from srelu_lib.kernels import (
     srelu_forward_reference,
     use_backend,
 )
-from conftest import ROOT
+from srelu_lib.kernels import numpy_blocked as kernels_numpy
+from srelu_lib.kernels.literal import literal_backward, literal_forward
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed (pip install numba)")
@@ -125,7 +125,7 @@ def check_against_reference(kernels, X, dY, params, ca, flags=ALL):
     # A sum over n products can be off by about n * eps times the sum of their magnitudes.
     sum_atol = tolerance(X.dtype, dY) * (1 + np.nansum(np.abs(np.where(np.isfinite(X), X, 0)))) * 4
     names = ("dLdX", "dLdtl", "dLdal", "dLdtr", "dLdar")
-    for name, g, r, flag in zip(names, got, ref, flags):
+    for name, g, r, flag in zip(names, got, ref, flags, strict=True):
         if not flag:
             assert g is None and r is None, name
             continue
@@ -647,7 +647,8 @@ def test_literal_translation_is_right_where_it_claims_to_be():
     dY = rng.standard_normal(X.shape)
     params = make_params(rng, 3, np.float64, "per-channel")  # tl < tr, finite data
     np.testing.assert_allclose(literal_forward(X, *params, 2), srelu_forward_reference(X, *params, 2), rtol=1e-12)
-    for got, ref in zip(literal_backward(dY, X, *params, 2), srelu_backward_reference(dY, X, *params, 2, ALL)):
+    expected = srelu_backward_reference(dY, X, *params, 2, ALL)
+    for got, ref in zip(literal_backward(dY, X, *params, 2), expected, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
@@ -666,7 +667,8 @@ def test_the_benchmark_reads_the_kernel_registry(spy_backend):
     expected = ["reference", "literal", "numpy", "numpy[out]", "numpy[1 thread]"]
     expected += ["numba", "numba[out]"] if HAVE_NUMBA else []
     assert names == [*expected, "spy"]  # registered once, benchmarked with no other change
-    assert notes == ["torch: skipped (--no-torch)"] + ([] if HAVE_NUMBA else ["numba: skipped (not installed: needs numba)"])
+    missing_numba = [] if HAVE_NUMBA else ["numba: skipped (not installed: needs numba)"]
+    assert notes == ["torch: skipped (--no-torch)", *missing_numba]
     spy = impls[-1]
     problem = {"X": np.linspace(-2, 2, 12).reshape(3, 4), "dLdY": np.ones((3, 4)), "channel_axis": 0,
                "params": (np.full(3, -0.5), np.full(3, 0.5), np.full(3, 0.5), np.full(3, 2.0))}
@@ -687,8 +689,8 @@ def test_the_benchmark_says_which_registered_backend_it_could_not_run(monkeypatc
 def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.csv"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_srelu.py"), "--quick", "--sizes", "1000", "--repeats", "2", "--no-torch",
-         "--csv", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "bench_srelu.py"), "--quick", "--sizes", "1000", "--repeats", "2",
+         "--no-torch", "--csv", str(out)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "floor:copy" in proc.stdout and "literal" in proc.stdout and "numpy" in proc.stdout
@@ -726,11 +728,11 @@ def test_numpy_kernels_give_the_same_values_on_any_number_of_threads(data):
         Y, grads = results[workers]
         np.testing.assert_array_equal(Y, Y1)  # elementwise: the same bits
         np.testing.assert_array_equal(grads[0], grads1[0])
-        for g, g1 in zip(grads[1:], grads1[1:]):  # sums added in another grouping: equal to rounding
+        for g, g1 in zip(grads[1:], grads1[1:], strict=True):  # sums added in another grouping: equal to rounding
             np.testing.assert_allclose(g, g1, rtol=1e-5, atol=1e-6, equal_nan=True)
     # a given number of threads always gives the same bits
     again = kernels_numpy.srelu_backward_numpy(dY, X, *params, 1, ALL, block=64, workers=3)
-    for g, g0 in zip(again, results[3][1]):
+    for g, g0 in zip(again, results[3][1], strict=True):
         np.testing.assert_array_equal(g, g0)
 
 
@@ -775,7 +777,7 @@ def test_zero_slope_factor_gives_positive_zero_like_the_reference(kernels):
     params = (np.full(3, -1.0), np.full(3, 1.0), np.full(3, 1.0), np.ones(3))
     got = kernels()[1](dY, X, *params, 1, ALL)
     ref = srelu_backward_reference(dY, X, *params, 1, ALL)
-    for g, r in zip(got[1:], ref[1:]):
+    for g, r in zip(got[1:], ref[1:], strict=True):
         np.testing.assert_array_equal(np.signbit(g), np.signbit(r))
     assert not np.signbit(got[3]).any() and not np.signbit(got[1]).any()
 

@@ -17,7 +17,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 TOOLS = ROOT / "tools"
@@ -119,7 +118,8 @@ def test_safe_extract_on_a_python_without_the_data_filter(tmp_path, python):
     if supported != "True":
         pytest.skip(f"{python} is older than the 3.11 the README promises")
     good = make_tarball(tmp_path / "good.tgz", GOOD)
-    evil = {case: make_tarball(tmp_path / f"evil{i}.tgz", members) for i, (case, members) in enumerate(MALICIOUS.items())}
+    evil = {case: make_tarball(tmp_path / f"evil{i}.tgz", members)
+            for i, (case, members) in enumerate(MALICIOUS.items())}
     script = f"""
 import json, sys, tarfile
 from pathlib import Path
