@@ -10,6 +10,7 @@ NaN parameter makes NaN.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,14 +74,18 @@ class ChannelParameters:
         tl, al, tr, ar = (p.reshape(()) if p.size == 1 else p.reshape(shape) for p in self.values)
         return tl, al, tr, ar
 
+    @functools.cached_property
     def per_channel(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The parameters as contiguous arrays of ``C`` elements each (a shared value repeated)."""
-        tl, al, tr, ar = (np.ascontiguousarray(np.broadcast_to(p, (self.num_channels,))) for p in self.values)
+        C = self.num_channels
+        tl, al, tr, ar = (np.ascontiguousarray(p) if p.size == C else np.full(C, p[0], dtype=p.dtype)
+                          for p in self.values)
         return tl, al, tr, ar
 
+    @functools.cached_property
     def nan_mask(self) -> np.ndarray:
         """The channels a NaN parameter makes NaN, as ``C`` booleans (:func:`nan_channels` per channel)."""
-        bad = nan_channels(*self.per_channel())
+        bad = nan_channels(*self.per_channel)
         return np.zeros(self.num_channels, dtype=bool) if bad is None else bad
 
     def layout(self, shape: tuple[int, ...]) -> tuple[int, int, int]:

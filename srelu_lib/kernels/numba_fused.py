@@ -320,7 +320,7 @@ def srelu_forward_numba(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, chann
     params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
     _check_dtype(X)
     outer, C, inner = params.layout(X.shape)
-    values, bad = params.per_channel(), params.nan_mask()
+    values, bad = params.per_channel, params.nan_mask
     out = output_buffer(out, X)
     if X.size:
         _forward(X.reshape(outer, C, inner), *values, bad, out.reshape(outer, C, inner), X.dtype.type(np.nan))
@@ -349,7 +349,7 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
     params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
     _check_dtype(X)
     outer, C, inner = params.layout(X.shape)
-    values, bad = params.per_channel(), params.nan_mask()
+    values, bad = params.per_channel, params.nan_mask
     tl_, al_, tr_, ar_ = values
     dLdX = output_buffer(out, X) if want[0] else None
     sums = np.zeros((4, C))

@@ -61,7 +61,7 @@ the end.
 ``dLdY`` and the parameters are finite.  A block whose partial sums (or, when
 no sum is computed, whose data) are not finite is recomputed with the exact
 region-wise formulas of the reference (:func:`~srelu_lib.kernels.reference.region_values`,
-:func:`~srelu_lib.kernels.reference.local_derivatives`), so NaN and
+:class:`~srelu_lib.kernels.reference.LocalDerivatives`), so NaN and
 infinities give the reference's results.
 
 Example:
@@ -84,7 +84,7 @@ import numpy as np
 from .args import channel_parameters, gradient_flags, output_buffer, upstream_gradient
 from .blocks import Block, BlockPlan, make_plan
 from .formulas import left_dtl, right_dtr
-from .reference import local_derivatives, region_values
+from .reference import LocalDerivatives, region_values
 from .threads import default_workers, map_groups
 
 __all__ = ["BLOCK_ELEMENTS", "BACKWARD_BLOCK_ELEMENTS", "AUTO_MIN_SIZE", "default_workers", "srelu_forward_numpy",
@@ -312,10 +312,11 @@ def _exact_products(dy: np.ndarray, x: np.ndarray, ops: list[Any], want: tuple[b
     fast path.)
     """
     tl, al, tr, ar = ops
-    local = local_derivatives(x, tl, al, tr, ar, (dx is not None, *want[1:]), threshold_factors=False)
+    local = LocalDerivatives(x, tl, al, tr, ar)
     if dx is not None:
-        dx[...] = dy * local[0]
-    return [None if d is None else dy * d for d in local[1:]]
+        dx[...] = dy * local.dYdX()
+    pieces = (local.left_mask, local.dYdal, local.right_mask, local.dYdar)
+    return [dy * piece() if wanted else None for piece, wanted in zip(pieces, want[1:], strict=True)]
 
 
 def _fast_backward_block(plan: BlockPlan, key: Any, x: np.ndarray, dy: np.ndarray, dx: np.ndarray | None,

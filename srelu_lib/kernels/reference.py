@@ -6,7 +6,7 @@ These two functions are the *definition* every other kernel is tested against
 by region with ``np.where``, NaN parameters making their channel NaN.  They are the
 ``"reference"`` backend of :func:`srelu_lib.kernels.set_backend`.
 
-:func:`region_values` and :func:`local_derivatives` are the same arithmetic on arrays that are
+:func:`region_values` and :class:`LocalDerivatives` are the same arithmetic on arrays that are
 already shaped to broadcast (whole arrays here, one block in the blocked kernel's exact path).
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from .args import channel_parameters, gradient_flags, nan_channels, upstream_gradient
 from .formulas import both, both_dx, left, left_dal, left_dtl, right, right_dar, right_dtr
 
-__all__ = ["srelu_forward_reference", "srelu_backward_reference", "region_values", "local_derivatives"]
+__all__ = ["srelu_forward_reference", "srelu_backward_reference", "region_values", "LocalDerivatives"]
 
 
 def srelu_forward_reference(
@@ -103,22 +103,21 @@ def srelu_backward_reference(
     X = np.asarray(X)
     dLdY = upstream_gradient(dLdY, X, cast=False)  # products in the dtype NumPy gives dLdY * local
     params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
-    dYdX, dYdtl, dYdal, dYdtr, dYdar = local_derivatives(X, *params.along_axis(X.ndim), want)
+    local = LocalDerivatives(X, *params.along_axis(X.ndim))
     other_axes = tuple(a for a in range(X.ndim) if a != params.channel_axis)
 
-    def channel_sum(k: int, local: np.ndarray | None) -> np.ndarray | None:
-        """Parameter k's gradient: dLdY * local summed in float64 over every axis but the channel axis."""
-        if local is None:
-            return None
+    def channel_sum(k: int, dYdp: np.ndarray) -> np.ndarray:
+        """Parameter k's gradient: dLdY * dY/dp summed in float64 over every axis but the channel axis."""
         shared = params.values[k].size == 1  # one value for all channels: one sum over everything
-        return params.gradient(k, (dLdY * local).sum(axis=None if shared else other_axes, dtype=np.float64))
+        return params.gradient(k, (dLdY * dYdp).sum(axis=None if shared else other_axes, dtype=np.float64))
 
+    # One local derivative at a time: each array-sized temporary is freed before the next is made.
     with np.errstate(invalid="ignore"):  # IEEE 0*inf from dLdY where a local derivative is 0
-        dLdX = None if dYdX is None else (dLdY * dYdX).astype(X.dtype, copy=False)
-        dLdtl = channel_sum(0, dYdtl)
-        dLdal = channel_sum(1, dYdal)
-        dLdtr = channel_sum(2, dYdtr)
-        dLdar = channel_sum(3, dYdar)
+        dLdX = (dLdY * local.dYdX()).astype(X.dtype, copy=False) if want[0] else None
+        dLdtl = channel_sum(0, local.dYdtl()) if want[1] else None
+        dLdal = channel_sum(1, local.dYdal()) if want[2] else None
+        dLdtr = channel_sum(2, local.dYdtr()) if want[3] else None
+        dLdar = channel_sum(3, local.dYdar()) if want[4] else None
     return dLdX, dLdtl, dLdal, dLdtr, dLdar
 
 
@@ -142,41 +141,55 @@ def region_values(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> np.ndarr
     return Y
 
 
-def local_derivatives(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, want: Sequence[bool], *,
-                      threshold_factors: bool = True) -> list[np.ndarray | None]:
-    """``dY/dX, dY/dtl, dY/dal, dY/dtr, dY/dar`` elementwise, ``None`` where ``want`` is false.
+class LocalDerivatives:
+    """SReLU's local derivatives at every element of ``X``, each computed when it is asked for.
 
-    Each is an exact zero outside its region and NaN where it is undefined (a NaN ``x`` or a NaN
-    parameter).  With ``threshold_factors=False`` the threshold derivatives are returned without their
-    constant factors ``1 - al`` and ``1 - ar`` (the masks ``L`` and ``R``), for a kernel that applies
-    those factors to the sums.
+    The parameters broadcast against ``X``.  The masks ``L = X <= tl`` and ``R = X >= tr`` are made
+    once; each method returns one derivative with ``X``'s shape and dtype, an exact zero outside its
+    region (never ``0 * inf``) and NaN where it is undefined (a NaN ``x`` or a NaN parameter).  One at a
+    time, so that a caller keeps a single array-sized derivative alive.
     """
-    L = X <= tl
-    R = X >= tr
-    undefined = np.isnan(X)
-    bad = nan_channels(tl, al, tr, ar)
-    if bad is not None:
-        undefined = undefined | bad
-    nan = X.dtype.type(np.nan)
-    any_undefined = bool(undefined.any())
 
-    def defined(values: Any) -> np.ndarray:
-        values = np.where(undefined, nan, values) if any_undefined else np.asarray(values)
-        return values.astype(X.dtype, copy=False)
+    def __init__(self, X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> None:
+        self.X, self.tl, self.al, self.tr, self.ar = X, tl, al, tr, ar
+        self.L = X <= tl
+        self.R = X >= tr
+        undefined = np.isnan(X)
+        bad = nan_channels(tl, al, tr, ar)
+        if bad is not None:
+            undefined = undefined | bad
+        self.undefined = undefined if undefined.any() else None
+        self.overlap = bool(np.any(tr <= tl))  # the hinges overlap on some channel
 
-    local: list[np.ndarray | None] = [None] * 5
-    with np.errstate(invalid="ignore", over="ignore"):
-        if want[0]:
-            slope = np.where(R, ar, np.where(L, al, 1))
-            if np.any(tr <= tl):  # the hinges overlap on some channel
-                slope = np.where(L & R, both_dx(al, ar), slope)
-            local[0] = defined(slope)
-        if want[1]:
-            local[1] = defined(np.where(L, left_dtl(al) if threshold_factors else 1, 0))
-        if want[2]:
-            local[2] = defined(np.where(L, left_dal(X, tl), 0))
-        if want[3]:
-            local[3] = defined(np.where(R, right_dtr(ar) if threshold_factors else 1, 0))
-        if want[4]:
-            local[4] = defined(np.where(R, right_dar(X, tr), 0))
-    return local
+    def _defined(self, values: Any) -> np.ndarray:
+        if self.undefined is not None:
+            values = np.where(self.undefined, self.X.dtype.type(np.nan), values)
+        return np.asarray(values).astype(self.X.dtype, copy=False)
+
+    def dYdX(self) -> np.ndarray:
+        slope = np.where(self.R, self.ar, np.where(self.L, self.al, 1))
+        if self.overlap:
+            slope = np.where(self.L & self.R, both_dx(self.al, self.ar), slope)
+        return self._defined(slope)
+
+    def dYdtl(self) -> np.ndarray:
+        return self._defined(np.where(self.L, left_dtl(self.al), 0))
+
+    def dYdal(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where the mask discards it
+            return self._defined(np.where(self.L, left_dal(self.X, self.tl), 0))
+
+    def dYdtr(self) -> np.ndarray:
+        return self._defined(np.where(self.R, right_dtr(self.ar), 0))
+
+    def dYdar(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._defined(np.where(self.R, right_dar(self.X, self.tr), 0))
+
+    def left_mask(self) -> np.ndarray:
+        """``L`` as 0.0/1.0 (NaN where undefined): ``dY/dtl`` without its factor ``1 - al``."""
+        return self._defined(self.L)
+
+    def right_mask(self) -> np.ndarray:
+        """``R`` as 0.0/1.0 (NaN where undefined): ``dY/dtr`` without its factor ``1 - ar``."""
+        return self._defined(self.R)
