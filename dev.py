@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -48,11 +50,23 @@ def run(cmd: list, what: str, env: dict | None = None, cwd: Path = ROOT) -> None
         fail(f"{what} (exit code {rc})", rc)
 
 
+def create_venv() -> None:
+    """Create .venv with pip, or fail with what to install; never leave a half-made .venv behind."""
+    if importlib.util.find_spec("ensurepip") is None:
+        fail(f"{sys.executable} cannot create a virtual environment with pip: its ensurepip module is missing "
+             "(on Debian or Ubuntu: `apt-get install python3-venv`); then run this command again")
+    print(f"dev.py: creating {VENV}", flush=True)
+    try:
+        venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+    except (OSError, subprocess.CalledProcessError) as error:
+        shutil.rmtree(VENV, ignore_errors=True)
+        fail(f"creating {VENV} failed: {error}")
+
+
 def ensure_venv() -> None:
     """Create .venv if missing; (re)install requirements.txt when its hash changed."""
     if not PY.exists():
-        print(f"dev.py: creating {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+        create_venv()
     digest = hashlib.sha256(REQUIREMENTS.read_bytes() + sys.version.encode()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == digest:
         return

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ def _digits_batch(batch: int) -> tuple[Any, Any]:
 
 def _training_model(num_filters: int = 16) -> tuple[dict, Any, Any]:
     import numpy as np
+
     from srelu_lib import crossentropy, dlarray, dlconv, dlgradient, fullyconnect, softmax, srelu
 
     rng = np.random.default_rng(0)
@@ -109,6 +111,7 @@ class _SReLUBackward:
 
     def __init__(self) -> None:
         import numpy as np
+
         from srelu_lib import dlarray, dlfeval, dlgradient, srelu
 
         rng = np.random.default_rng(0)
@@ -138,6 +141,7 @@ def _memory_report(batch: int) -> dict:
     import tracemalloc
 
     import numpy as np
+
     from srelu_lib import adamupdate, crossentropy, dlarray, dlfeval, dlgradient, saved_bytes
     from srelu_lib.tape import current_tape
 
@@ -171,13 +175,17 @@ def _memory_report(batch: int) -> dict:
 def worker(mode: str) -> None:
     """Serve timing requests on stdin ("<bench>\\t<count>" per line), answer with JSON lines."""
     import numpy as np
+
     import srelu_lib
 
     where = str(Path(srelu_lib.__file__).parent)
     if mode == "memory":
         print(json.dumps({"srelu_lib": where, "memory": [_memory_report(b) for b in (32, 256)]}))
         return
-    benches = {"training step": _TrainingStep(), "SReLU backward": _SReLUBackward()}
+    benches: dict[str, Callable[[], tuple[float, float]]] = {
+        "training step": _TrainingStep(),
+        "SReLU backward": _SReLUBackward(),
+    }
     for bench in benches.values():  # warm-up: numba compilation, caches
         for _ in range(20):
             bench()

@@ -27,17 +27,20 @@ What is measured:
   array costs page faults on first touch, about as much as the copy itself, and the library's functions
   return fresh arrays: compare ``numpy``/``numba`` with the ``*_alloc`` floors, and the ``[out]`` rows
   (kernels writing into preallocated outputs) with the preallocated floors.
-* ``reference``: the straightforward vectorized functions of :mod:`srelu_lib.kernels.reference` (the tested reference).
-* ``literal``: the MATLAB documentation page's three-mask formulas transcribed to NumPy, with its
-  per-channel masked assignment made correct and the gradients returned in input order.
-* ``numpy`` / ``numpy[out]``: :mod:`srelu_lib.kernels_numpy` (blocked, mask-free), its blocks shared by
-  :func:`srelu_lib.kernels_numpy.default_workers` threads (``SRELU_LIB_THREADS``); ``numpy[1 thread]``: the
-  same on the calling thread only, like the floors.
-* The floors and the numba kernels run on one thread.
-* ``numba`` / ``numba[out]``: :mod:`srelu_lib.kernels_numba` (fused, one pass), when numba is installed.
+* every backend in srelu_lib's kernel registry (:func:`srelu_lib.kernels.registered_backends`; the list is
+  built in ``benchmarks/srelu_implementations.py``, where another implementation is added in one place):
+  ``reference``, the straightforward functions of :mod:`srelu_lib.kernels.reference` (the tested
+  reference); ``numpy`` / ``numpy[out]``, :mod:`srelu_lib.kernels.numpy_blocked` (blocked, mask-free),
+  its blocks shared by :func:`srelu_lib.kernels.default_workers` threads (``SRELU_LIB_THREADS``), and
+  ``numpy[1 thread]``, the same on the calling thread only, like the floors; ``numba`` / ``numba[out]``,
+  :mod:`srelu_lib.kernels.numba_fused` (fused, one pass, one thread), when numba is installed.
+* ``literal``: the MATLAB documentation page's three-mask formulas transcribed to NumPy
+  (:mod:`srelu_lib.kernels.literal`), with its per-channel masked assignment made correct and the
+  gradients returned in input order.
 * ``torch``: the same operation as a ``torch.autograd.Function`` on the CPU with PyTorch's default
   settings (threads, allocator), when ``import torch`` works; otherwise the run says it was skipped.
   srelu_lib does not depend on PyTorch.
+* The floors run on one thread.
 
 Backward times compute all five gradients.  ``fwd+bwd`` is a forward followed by a backward.  Peak extra
 memory (``mem``) is measured after the timing, in a separate call with :mod:`tracemalloc` (NumPy reports
@@ -50,9 +53,8 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import functools
 import gc
-import importlib
-import importlib.util
 import math
 import os
 import platform
@@ -64,10 +66,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from srelu_implementations import Implementation, implementations
 
-from srelu_lib import kernels as srelu_module
-from srelu_lib.kernels import numpy_blocked as kernels_numpy
-from srelu_lib.kernels.literal import literal_backward, literal_forward
+from srelu_lib.kernels import srelu_backward_reference, srelu_forward_reference
 
 ALL = (True, True, True, True, True)
 FIELDS = ["size", "dtype", "layout", "impl", "fwd_ms", "bwd_ms", "fwdbwd_ms", "fwd_per_copy", "fwd_per_copy_alloc",
@@ -78,6 +79,7 @@ FIELDS = ["size", "dtype", "layout", "impl", "fwd_ms", "bwd_ms", "fwdbwd_ms", "f
 def make_problem(size: int, dtype: str, layout: str, seed: int = 0) -> dict[str, Any]:
     """X, dLdY and per-channel parameters of about ``size`` elements in ``layout`` ("SSCB" or "CB")."""
     rng = np.random.default_rng(seed)
+    shape: tuple[int, ...]
     if layout == "SSCB":
         C, B = (32, 32) if size >= 4096 else (4, 4)
         side = max(1, round(math.sqrt(size / (C * B))))
@@ -91,124 +93,18 @@ def make_problem(size: int, dtype: str, layout: str, seed: int = 0) -> dict[str,
     dLdY = rng.standard_normal(shape).astype(dtype)
     params = tuple(rng.uniform(lo, hi, C).astype(dtype)
                    for lo, hi in ((-1.0, -0.2), (0.0, 0.5), (0.2, 1.0), (0.5, 2.0)))
-    return {"X": X, "dLdY": dLdY, "params": params, "channel_axis": channel_axis}
+    return {"X": X, "dLdY": dLdY, "params": params, "channel_axis": channel_axis, "out": np.empty_like(X)}
 
 
-# --- PyTorch, when it is installed ------------------------------------------------------------------------
-def torch_available() -> bool:
-    if importlib.util.find_spec("torch") is None:
-        return False
-    try:
-        import torch  # noqa: F401
-    except Exception:  # a broken installation counts as absent
-        return False
-    return True
-
-
-def make_torch_impl() -> tuple[Callable, Callable, Callable]:
-    """(forward, backward, forward+backward) callables on a problem, using a torch.autograd.Function."""
-    import torch
-
-    class SReLUTorch(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, X, tl, al, tr, ar, channel_axis):
-            shape = [1] * X.dim()
-            shape[channel_axis] = -1
-            tl_, al_, tr_, ar_ = (p.reshape(shape) for p in (tl, al, tr, ar))
-            L, R = X <= tl_, X >= tr_
-            left = tl_ + al_ * (X - tl_)
-            right = tr_ + ar_ * (X - tr_)
-            Y = torch.where(R, right, torch.where(L, left, X))
-            if bool((tr <= tl).any()):
-                Y = torch.where(L & R, left + right - X, Y)
-            ctx.save_for_backward(X, tl, al, tr, ar)
-            ctx.channel_axis = channel_axis
-            return Y
-
-        @staticmethod
-        def backward(ctx, dY):
-            X, tl, al, tr, ar = ctx.saved_tensors
-            shape = [1] * X.dim()
-            shape[ctx.channel_axis] = -1
-            tl_, al_, tr_, ar_ = (p.reshape(shape) for p in (tl, al, tr, ar))
-            L, R = X <= tl_, X >= tr_
-            dims = [a for a in range(X.dim()) if a != ctx.channel_axis]
-            zero = torch.zeros((), dtype=X.dtype)
-            dYdX = torch.where(R, ar_, torch.where(L, al_, torch.ones((), dtype=X.dtype)))
-            dX = dY * dYdX
-            dtl = (dY * torch.where(L, 1 - al_, zero)).sum(dims)
-            dal = (dY * torch.where(L, X - tl_, zero)).sum(dims)
-            dtr = (dY * torch.where(R, 1 - ar_, zero)).sum(dims)
-            dar = (dY * torch.where(R, X - tr_, zero)).sum(dims)
-            return dX, dtl, dal, dtr, dar, None
-
-    def tensors(problem):
-        if "torch" not in problem:
-            X = torch.from_numpy(problem["X"]).requires_grad_(True)
-            params = [torch.from_numpy(p).requires_grad_(True) for p in problem["params"]]
-            problem["torch"] = (X, params, torch.from_numpy(problem["dLdY"]))
-        return problem["torch"]
-
-    def forward(problem):
-        X, params, _ = tensors(problem)
-        return SReLUTorch.apply(X, *params, problem["channel_axis"])
-
-    def backward(problem):
-        X, params, dY = tensors(problem)
-        if "torch_Y" not in problem:
-            problem["torch_Y"] = forward(problem)
-        return torch.autograd.grad(problem["torch_Y"], [X, *params], dY, retain_graph=True)
-
-    def forward_backward(problem):
-        X, params, dY = tensors(problem)
-        Y = forward(problem)
-        return torch.autograd.grad(Y, [X, *params], dY)
-
-    return forward, backward, forward_backward
-
-
-# --- implementations: (forward, backward) on a problem dict -------------------------------------------
-def implementations(use_torch: bool) -> tuple[dict[str, tuple[Callable, Callable]], list[str]]:
-    ref_fwd = getattr(srelu_module, "srelu_forward_reference", srelu_module.srelu_forward)
-    ref_bwd = getattr(srelu_module, "srelu_backward_reference", srelu_module.srelu_backward)
-    impls: dict[str, tuple[Callable, Callable]] = {
-        "reference": (lambda p: ref_fwd(p["X"], *p["params"], p["channel_axis"]),
-                      lambda p: ref_bwd(p["dLdY"], p["X"], *p["params"], p["channel_axis"], ALL)),
-        "literal": (lambda p: literal_forward(p["X"], *p["params"], p["channel_axis"]),
-                    lambda p: literal_backward(p["dLdY"], p["X"], *p["params"], p["channel_axis"])),
-        "numpy": (lambda p: kernels_numpy.srelu_forward_numpy(p["X"], *p["params"], p["channel_axis"]),
-                  lambda p: kernels_numpy.srelu_backward_numpy(p["dLdY"], p["X"], *p["params"],
-                                                               p["channel_axis"], ALL)),
-        "numpy[out]": (lambda p: kernels_numpy.srelu_forward_numpy(p["X"], *p["params"], p["channel_axis"],
-                                                                   out=p["out"]),
-                       lambda p: kernels_numpy.srelu_backward_numpy(p["dLdY"], p["X"], *p["params"],
-                                                                    p["channel_axis"], ALL, out=p["out"])),
-        "numpy[1 thread]": (lambda p: kernels_numpy.srelu_forward_numpy(p["X"], *p["params"], p["channel_axis"],
-                                                                        workers=1),
-                            lambda p: kernels_numpy.srelu_backward_numpy(p["dLdY"], p["X"], *p["params"],
-                                                                         p["channel_axis"], ALL, workers=1)),
+def floors(X: np.ndarray, dLdY: np.ndarray) -> dict[str, Callable[[], Any]]:
+    """The four bandwidth floors on ``X`` and ``dLdY``: copy and add, into a preallocated array or a new one."""
+    dst = np.empty_like(X)
+    return {
+        "copy": lambda: np.copyto(dst, X),
+        "copy_alloc": lambda: X.copy(),
+        "add": lambda: np.add(X, dLdY, out=dst),
+        "add_alloc": lambda: np.add(X, dLdY),
     }
-    notes = []
-    if importlib.util.find_spec("numba") is not None:
-        from srelu_lib.kernels import numba_fused as kernels_numba
-
-        impls["numba"] = (
-            lambda p: kernels_numba.srelu_forward_numba(p["X"], *p["params"], p["channel_axis"]),
-            lambda p: kernels_numba.srelu_backward_numba(p["dLdY"], p["X"], *p["params"], p["channel_axis"], ALL))
-        impls["numba[out]"] = (
-            lambda p: kernels_numba.srelu_forward_numba(p["X"], *p["params"], p["channel_axis"], out=p["out"]),
-            lambda p: kernels_numba.srelu_backward_numba(p["dLdY"], p["X"], *p["params"], p["channel_axis"],
-                                                         ALL, out=p["out"]))
-    else:
-        notes.append("numba: skipped (not installed)")
-    if use_torch and torch_available():
-        fwd, bwd, fwdbwd = make_torch_impl()
-        impls["torch"] = (fwd, bwd, fwdbwd)  # type: ignore[assignment]
-    elif use_torch:
-        notes.append("torch: skipped (import torch failed: PyTorch is not installed)")
-    else:
-        notes.append("torch: skipped (--no-torch)")
-    return impls, notes
 
 
 # --- measuring ---------------------------------------------------------------------------------------------
@@ -281,101 +177,97 @@ def peak_extra(fn: Callable[[], Any], input_nbytes: int, preallocated: bool) -> 
     return max(0, peak - base - kept) / input_nbytes
 
 
-def check_agreement(name: str, problem: dict, fwd: Callable, bwd: Callable, expected: tuple) -> None:
+def check_agreement(impl: Implementation, problem: dict[str, Any], expected: tuple) -> None:
     """Refuse to time an implementation that computes something else."""
     Y_ref, grads_ref = expected
     rtol = 1e-3 if problem["X"].dtype == np.float32 else 1e-7
+
     def as_numpy(a: Any) -> np.ndarray:
         # a copy: the [out] variants return the same buffer from forward and backward
         return np.array(a.detach().numpy() if hasattr(a, "detach") else a, dtype=np.float64)
 
-    Y = as_numpy(fwd(problem))
-    grads = [as_numpy(g) for g in bwd(problem)]
+    Y = as_numpy(impl.forward(problem))
+    grads = [as_numpy(g) for g in impl.backward(problem)]
     ok = np.allclose(Y, Y_ref, rtol=rtol, atol=rtol)
-    for g, r in zip(grads, grads_ref):
+    for g, r in zip(grads, grads_ref, strict=True):
         scale = max(1.0, float(np.max(np.abs(r))))
         ok = ok and np.allclose(g, r, rtol=rtol, atol=rtol * scale)
     if not ok:
-        raise AssertionError(f"{name} disagrees with the reference at size {problem['X'].size}")
+        raise AssertionError(f"{impl.name} disagrees with the reference at size {problem['X'].size}")
 
 
 def run(sizes: list[int], dtypes: list[str], layouts: list[str], repeats: int, use_torch: bool,
         impl_filter: list[str] | None, memory: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
-    """Measure every configuration in interleaved rounds; one row per floor and per implementation.
-
-    Per configuration, each round times, for every implementation in turn: copy floors, its forward,
-    add floors, its backward, its forward+backward.  Times are medians over rounds; each ratio is the
-    median over rounds of (implementation time / floor time taken just before it in the same round).
-    """
-    impls, notes = implementations(use_torch)
+    """Measure every configuration in interleaved rounds; one row per floor and per implementation."""
+    impls, notes = implementations(skip=() if use_torch else ("torch",))
     if impl_filter:
-        impls = {k: v for k, v in impls.items() if k in impl_filter or k in ("literal",)}
+        impls = [impl for impl in impls if impl.name in impl_filter or impl.name == "literal"]
     rows = []
     for size in sizes:
         for dtype in dtypes:
             for layout in layouts:
                 problem = make_problem(size, dtype, layout)
-                X, dLdY = problem["X"], problem["dLdY"]
-                problem["out"] = np.empty_like(X)
-                n = X.size
-                dst = np.empty_like(X)
-                ref_fwd, ref_bwd = impls["reference"][:2] if "reference" in impls else implementations(False)[0][
-                    "reference"]
-                expected = (np.asarray(ref_fwd(problem), dtype=np.float64),
-                            [np.asarray(g, dtype=np.float64) for g in ref_bwd(problem)])
-
-                measurements: dict[str, Callable[[], Any]] = {
-                    "copy": lambda: np.copyto(dst, X),
-                    "copy_alloc": lambda: X.copy(),
-                    "add": lambda: np.add(X, dLdY, out=dst),
-                    "add_alloc": lambda: np.add(X, dLdY),
-                }
-                order: list[tuple[str, str]] = []
-                for name, funcs in impls.items():
-                    fwd, bwd = funcs[0], funcs[1]
-                    check_agreement(name, problem, fwd, bwd, expected)
-                    fwdbwd = funcs[2] if len(funcs) > 2 else (lambda p, f=fwd, b=bwd: (f(p), b(p)))
-                    measurements[f"{name}:fwd"] = lambda f=fwd: f(problem)
-                    measurements[f"{name}:bwd"] = lambda b=bwd: b(problem)
-                    measurements[f"{name}:fwdbwd"] = lambda fb=fwdbwd: fb(problem)
-                    order += [("copy", name), ("copy_alloc", name), (f"{name}:fwd", name),
-                              ("add", name), ("add_alloc", name), (f"{name}:bwd", name), (f"{name}:fwdbwd", name)]
-                print(f"  measuring {n:>11,} {dtype} {layout:<4}: {repeats} interleaved rounds of "
-                      f"{len(order)} timed calls", file=sys.stderr, flush=True)
-                samples = interleaved_rounds(measurements, order, repeats)
-
-                for floor in FLOOR_NAMES:  # every sample of the floor, from every slot and round
-                    pooled = [t for (m, _), series in samples.items() if m == floor for t in series.values()]
-                    ms = 1e3 * statistics.median(pooled)
-                    rows.append(dict(size=n, dtype=dtype, layout=layout, impl=f"floor:{floor}",
-                                     fwd_ms=ms if floor.startswith("copy") else "",
-                                     bwd_ms=ms if floor.startswith("add") else ""))
-                literal_fb = samples.get(("literal:fwdbwd", "literal"))
-                for name, funcs in impls.items():
-                    fwd, bwd = funcs[0], funcs[1]
-                    t_fwd = samples[(f"{name}:fwd", name)]
-                    t_bwd = samples[(f"{name}:bwd", name)]
-                    t_fb = samples[(f"{name}:fwdbwd", name)]
-                    prealloc = name.endswith("[out]")
-                    if memory and name != "torch":
-                        m_fwd = peak_extra(lambda: fwd(problem), X.nbytes, prealloc)
-                        m_bwd = peak_extra(lambda: bwd(problem), X.nbytes, prealloc)
-                    else:
-                        m_fwd = m_bwd = float("nan")
-                    row = dict(size=n, dtype=dtype, layout=layout, impl=name, fwd_ms=median_ms(t_fwd),
-                               bwd_ms=median_ms(t_bwd), fwdbwd_ms=median_ms(t_fb),
-                               fwd_per_copy=median_ratio(t_fwd, samples[("copy", name)]),
-                               fwd_per_copy_alloc=median_ratio(t_fwd, samples[("copy_alloc", name)]),
-                               bwd_per_add=median_ratio(t_bwd, samples[("add", name)]),
-                               bwd_per_add_alloc=median_ratio(t_bwd, samples[("add_alloc", name)]),
-                               mem_fwd=m_fwd, mem_bwd=m_bwd)
-                    if literal_fb is not None:
-                        row["speedup_vs_literal"] = median_ratio(literal_fb, t_fb)
-                    rows.append(row)
-                del dst, measurements, samples
+                rows += measure(problem, impls, dtype, layout, repeats, memory)
                 problem.clear()
                 gc.collect()
     return rows, notes
+
+
+def measure(problem: dict[str, Any], impls: list[Implementation], dtype: str, layout: str, repeats: int,
+            memory: bool) -> list[dict[str, Any]]:
+    """The rows of one configuration.
+
+    Each round times, for every implementation in turn: copy floors, its forward, add floors, its backward,
+    its forward+backward.  Times are medians over rounds; each ratio is the median over rounds of
+    (implementation time / floor time taken just before it in the same round).
+    """
+    X, n = problem["X"], problem["X"].size
+    tl, al, tr, ar = problem["params"]
+    expected = (np.asarray(srelu_forward_reference(X, tl, al, tr, ar, problem["channel_axis"]), np.float64),
+                [np.asarray(g, np.float64) for g in srelu_backward_reference(
+                    problem["dLdY"], X, tl, al, tr, ar, problem["channel_axis"], ALL)])
+    measurements = floors(X, problem["dLdY"])
+    order: list[tuple[str, str]] = []
+    for impl in impls:
+        check_agreement(impl, problem, expected)
+        name = impl.name
+        measurements[f"{name}:fwd"] = functools.partial(impl.forward, problem)
+        measurements[f"{name}:bwd"] = functools.partial(impl.backward, problem)
+        measurements[f"{name}:fwdbwd"] = functools.partial(impl.both, problem)
+        order += [("copy", name), ("copy_alloc", name), (f"{name}:fwd", name),
+                  ("add", name), ("add_alloc", name), (f"{name}:bwd", name), (f"{name}:fwdbwd", name)]
+    print(f"  measuring {n:>11,} {dtype} {layout:<4}: {repeats} interleaved rounds of "
+          f"{len(order)} timed calls", file=sys.stderr, flush=True)
+    samples = interleaved_rounds(measurements, order, repeats)
+
+    rows: list[dict[str, Any]] = []
+    for floor in FLOOR_NAMES:  # every sample of the floor, from every slot and round
+        pooled = [t for (m, _), series in samples.items() if m == floor for t in series.values()]
+        ms = 1e3 * statistics.median(pooled)
+        rows.append(dict(size=n, dtype=dtype, layout=layout, impl=f"floor:{floor}",
+                         fwd_ms=ms if floor.startswith("copy") else "",
+                         bwd_ms=ms if floor.startswith("add") else ""))
+    literal_fb = samples.get(("literal:fwdbwd", "literal"))
+    for impl in impls:
+        name = impl.name
+        t_fwd, t_bwd = samples[(f"{name}:fwd", name)], samples[(f"{name}:bwd", name)]
+        t_fb = samples[(f"{name}:fwdbwd", name)]
+        if memory and impl.traced_memory:
+            m_fwd = peak_extra(functools.partial(impl.forward, problem), X.nbytes, impl.preallocated)
+            m_bwd = peak_extra(functools.partial(impl.backward, problem), X.nbytes, impl.preallocated)
+        else:
+            m_fwd = m_bwd = float("nan")
+        row = dict(size=n, dtype=dtype, layout=layout, impl=name, fwd_ms=median_ms(t_fwd),
+                   bwd_ms=median_ms(t_bwd), fwdbwd_ms=median_ms(t_fb),
+                   fwd_per_copy=median_ratio(t_fwd, samples[("copy", name)]),
+                   fwd_per_copy_alloc=median_ratio(t_fwd, samples[("copy_alloc", name)]),
+                   bwd_per_add=median_ratio(t_bwd, samples[("add", name)]),
+                   bwd_per_add_alloc=median_ratio(t_bwd, samples[("add_alloc", name)]),
+                   mem_fwd=m_fwd, mem_bwd=m_bwd)
+        if literal_fb is not None:
+            row["speedup_vs_literal"] = median_ratio(literal_fb, t_fb)
+        rows.append(row)
+    return rows
 
 
 # --- reporting ---------------------------------------------------------------------------------------------
@@ -391,14 +283,12 @@ def machine_info() -> dict[str, str]:
         pass
     info = {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpu_count": str(os.cpu_count()),
             "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
-    if importlib.util.find_spec("numba") is not None:
-        import numba
-
-        info["numba"] = numba.__version__
-    if torch_available():
-        import torch
-
-        info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads, default settings)"
+    for name in ("numba", "torch", "jax"):  # the libraries the run used (their providers imported them)
+        module = sys.modules.get(name)
+        if module is not None:
+            info[name] = getattr(module, "__version__", "?")
+    if "torch" in sys.modules:
+        info["torch"] += f" ({sys.modules['torch'].get_num_threads()} threads, default settings)"
     return info
 
 
@@ -471,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     if repeats < 1:
         parser.error("--repeats must be at least 1")
 
-    info = machine_info()
     rows, notes = run(sizes, dtypes, layouts, repeats, not args.no_torch, args.impls, memory=not args.no_memory)
+    info = machine_info()
     print("SReLU benchmark (python benchmarks/bench_srelu.py)")
     for key, value in info.items():
         print(f"  {key}: {value}")

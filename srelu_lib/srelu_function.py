@@ -85,6 +85,8 @@ lives in :mod:`srelu_lib.kernels`: ``forward`` and ``backward`` call
 :func:`~srelu_lib.kernels.srelu_forward` and
 :func:`~srelu_lib.kernels.srelu_backward`, which dispatch to the reference,
 blocked-NumPy or fused-numba kernel (see :func:`~srelu_lib.kernels.set_backend`).
+The region formulas in the table above are written once, in
+:mod:`srelu_lib.kernels.formulas`, and every kernel uses them.
 
 References:
     X. Jin, C. Xu, J. Feng, Y. Wei, J. Xiong, S. Yan. Deep Learning with
@@ -103,13 +105,12 @@ import numpy as np
 from .arrays import LABELS, DLArray, as_float_array, dims, dlarray
 from .function import DifferentiableFunction
 from .kernels import srelu_backward, srelu_forward
+from .kernels.args import PARAMETER_NAMES, check_parameter_shape
 
 __all__ = [
     "SReLUFunction",
     "srelu",
 ]
-
-PARAMETER_NAMES = ("tl", "al", "tr", "ar")
 
 
 # --- the operation -------------------------------------------------------------------------
@@ -268,11 +269,12 @@ def _check_format(fmt: Any) -> str:
 
 
 def _check_parameter(name: str, p: Any, num_channels: int) -> np.ndarray:
-    """Return parameter ``p`` as a float array, or raise an error naming it."""
+    """Return parameter ``p`` as a float array, or raise an error naming it.
+
+    The shape rule (one element, or one per channel) is the kernels' own
+    (:func:`srelu_lib.kernels.args.check_parameter_shape`), so the operation and
+    every kernel accept the same parameters.
+    """
     data = as_float_array(p, name=name)  # TypeError naming the parameter for non-numeric data
-    if data.size != 1 and data.shape != (num_channels,):
-        raise ValueError(
-            f"{name} must have shape () or (1,) (one value shared by all channels) or "
-            f"(C,) = ({num_channels},) (one value per channel); got shape {data.shape}"
-        )
+    check_parameter_shape(name, data.shape, num_channels)
     return data

@@ -5,7 +5,8 @@ it when you want it (``import srelu_lib.symbolic`` or
 ``from srelu_lib.symbolic import derivatives``).
 
 - :func:`symbols` - the real symbols ``x, tl, al, tr, ar``.
-- :func:`srelu_piecewise` - the textbook three-region SReLU (valid for ``tl < tr``).
+- :func:`srelu_piecewise` - the textbook three-region SReLU (valid for ``tl < tr``), built from
+  the library's own region formulas (:mod:`srelu_lib.kernels.formulas`) called on symbols.
 - :func:`srelu_hinge` - the library's definition for every ``tl, tr``:
   identity plus two hinges.
 - :func:`derivatives` - the five partial derivatives of the Piecewise.
@@ -30,6 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 import sympy
+
+from .kernels import formulas
 
 __all__ = ["SReLUSymbols", "SReLUNumeric", "symbols", "srelu_piecewise", "srelu_hinge", "derivatives", "numeric"]
 
@@ -86,11 +89,12 @@ def srelu_piecewise():
         -3/2
     """
     x, tl, al, tr, ar = symbols()
+    # The pieces are the library's own (srelu_lib.kernels.formulas), called on symbols.
     # evaluate=False keeps the conditions as written (x <= t_l, not t_l >= x) for display.
     return sympy.Piecewise(
-        (tl + al * (x - tl), x <= tl),
+        (formulas.left(x, tl, al), x <= tl),
         (x, x < tr),
-        (tr + ar * (x - tr), True),
+        (formulas.right(x, tr, ar), True),
         evaluate=False,
     )
 

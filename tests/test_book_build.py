@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, toc_files, toc_source
 
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))

@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-
 from conftest import BUILD, toc_files, toc_source
 
 pytestmark = pytest.mark.browser

@@ -39,20 +39,20 @@ def check_gradients(op: Callable, inputs: list[np.ndarray], fmts: list[str] | No
                     rtol: float = 1e-6, atol: float = 1e-8) -> list[DLArray]:
     """L = sum(W * op(*inputs)) with random W: compare dlgradient with finite differences for every input."""
     fmts = fmts or [""] * len(inputs)
-    out_shape = extractdata(op(*[dlarray(x, f) for x, f in zip(inputs, fmts)])).shape
+    out_shape = extractdata(op(*[dlarray(x, f) for x, f in zip(inputs, fmts, strict=True)])).shape
     W = _rng(seed).standard_normal(out_shape)
 
     def loss_of(*arrays: np.ndarray) -> float:
-        Y = op(*[dlarray(a, f) for a, f in zip(arrays, fmts)])
+        Y = op(*[dlarray(a, f) for a, f in zip(arrays, fmts, strict=True)])
         return float(np.sum(W * extractdata(Y)))
 
     def model(*Xs):
         Y = op(*Xs)
         return dlgradient((Y * W).sum(), *Xs)
 
-    grads = dlfeval(model, *[dlarray(x, f) for x, f in zip(inputs, fmts)])
+    grads = dlfeval(model, *[dlarray(x, f) for x, f in zip(inputs, fmts, strict=True)])
     grads = list(grads) if isinstance(grads, tuple) else [grads]
-    for k, (x, g, f) in enumerate(zip(inputs, grads, fmts)):
+    for k, (x, g, f) in enumerate(zip(inputs, grads, fmts, strict=True)):
 
         def f_k(xk, k=k):
             arrays = list(inputs)

@@ -119,7 +119,7 @@ def test_backward_receives_matlab_argument_order(save_inputs, save_outputs):
     assert len(args) == expected_len
 
     # dLdY1, dLdY2 first, as plain arrays
-    for got, want in zip(args[:2], (W1, W2)):
+    for got, want in zip(args[:2], (W1, W2), strict=True):
         assert type(got) is np.ndarray
         np.testing.assert_allclose(got, want)
     # then compute_gradients: a tuple of bools, one per input
@@ -127,12 +127,12 @@ def test_backward_receives_matlab_argument_order(save_inputs, save_outputs):
     assert all(type(c) is bool for c in args[2])
     pos = 3
     if save_inputs:
-        for got, want in zip(args[pos : pos + 2], (a, b)):
+        for got, want in zip(args[pos : pos + 2], (a, b), strict=True):
             assert type(got) is np.ndarray
             np.testing.assert_array_equal(got, want)
         pos += 2
     if save_outputs:
-        for got, want in zip(args[pos : pos + 2], (a * b, a + 2.0 * b)):
+        for got, want in zip(args[pos : pos + 2], (a * b, a + 2.0 * b), strict=True):
             assert type(got) is np.ndarray
             np.testing.assert_array_equal(got, want)
         pos += 2

@@ -13,25 +13,31 @@ import math
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srelu_lib.kernels import numpy_blocked as kernels_numpy
-from srelu_lib.kernels.literal import literal_backward, literal_forward
 from srelu_lib.kernels import (
+    Backend,
+    backend_names,
+    backends,
     get_backend,
+    register_backend,
+    registered_backends,
     set_backend,
     srelu_backward,
     srelu_backward_reference,
     srelu_forward,
     srelu_forward_reference,
+    use_backend,
 )
+from srelu_lib.kernels import numpy_blocked as kernels_numpy
+from srelu_lib.kernels.literal import literal_backward, literal_forward
 
-from srelu_lib import kernels as srelu_module
-from conftest import ROOT
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed (pip install numba)")
 ALL = [True] * 5
@@ -119,7 +125,7 @@ def check_against_reference(kernels, X, dY, params, ca, flags=ALL):
     # A sum over n products can be off by about n * eps times the sum of their magnitudes.
     sum_atol = tolerance(X.dtype, dY) * (1 + np.nansum(np.abs(np.where(np.isfinite(X), X, 0)))) * 4
     names = ("dLdX", "dLdtl", "dLdal", "dLdtr", "dLdar")
-    for name, g, r, flag in zip(names, got, ref, flags):
+    for name, g, r, flag in zip(names, got, ref, flags, strict=True):
         if not flag:
             assert g is None and r is None, name
             continue
@@ -352,16 +358,30 @@ def test_numpy_kernel_writes_into_out():
         kernels_numpy.srelu_forward_numpy(X, -0.5, 0.1, 0.5, 2.0, 1, out=np.empty(X.shape))
 
 
-def test_numpy_kernel_rejects_bad_arguments():
+@pytest.mark.parametrize("kernels", [*KERNELS, pytest.param(lambda: (srelu_forward_reference,
+                                                                    srelu_backward_reference), id="reference")])
+def test_every_kernel_rejects_bad_arguments_with_the_same_messages(kernels):
+    fwd, bwd = kernels()
     X = np.zeros((2, 3))
-    with pytest.raises(ValueError, match="tl must have 1 or C = 3"):
-        kernels_numpy.srelu_forward_numpy(X, np.zeros(2), 0.5, 0.5, 2.0, 1)
-    with pytest.raises(ValueError, match="channel_axis"):
-        kernels_numpy.srelu_forward_numpy(X, 0.0, 0.5, 0.5, 2.0, 5)
+    with pytest.raises(ValueError, match=r"^tl must have shape \(\) or \(1,\) .* \(C,\) = \(3,\) .*got shape \(2,\)"):
+        fwd(X, np.zeros(2), 0.5, 0.5, 2.0, 1)
+    with pytest.raises(ValueError, match=r"^ar must have shape .*got shape \(3, 1\)"):
+        fwd(X, 0.0, 0.5, 0.5, np.zeros((3, 1)), 1)
+    with pytest.raises(ValueError, match="al must have one element when channel_axis is None"):
+        fwd(X, 0.0, np.zeros(3), 0.5, 2.0, None)
+    for axis in (5, -3, 1.0, True):
+        with pytest.raises(ValueError, match="channel_axis must be an axis of X"):
+            fwd(X, 0.0, 0.5, 0.5, 2.0, axis)
+    with pytest.raises(TypeError, match="X must be a floating-point array"):
+        fwd(np.zeros((2, 3), dtype=np.int64), 0.0, 0.5, 0.5, 2.0, 1)
     with pytest.raises(ValueError, match="compute_gradients must have 5"):
-        kernels_numpy.srelu_backward_numpy(X, X, 0.0, 0.5, 0.5, 2.0, 1, [True] * 4)
-    with pytest.raises(ValueError, match="dLdY must have"):
-        kernels_numpy.srelu_backward_numpy(np.zeros((3, 2)), X, 0.0, 0.5, 0.5, 2.0, 1, ALL)
+        bwd(X, X, 0.0, 0.5, 0.5, 2.0, 1, [True] * 4)
+    with pytest.raises(ValueError, match="tr must have shape"):
+        bwd(X, X, 0.0, 0.5, np.ones(4), 2.0, 1, ALL)
+    with pytest.raises(ValueError, match=r"dLdY must have X's shape \(2, 3\); got \(3, 2\)"):
+        bwd(np.zeros((3, 2)), X, 0.0, 0.5, 0.5, 2.0, 1, ALL)
+    fwd(X, np.zeros((1, 1)), 0.5, np.zeros(1), 2.0, 1)  # any one-element shape is shared by all channels
+    fwd(X, 0.0, 0.5, 0.5, 2.0, -1)  # a negative axis counts from the end
 
 
 @settings(max_examples=60, deadline=None)
@@ -393,48 +413,208 @@ def restore_backend():
 
 
 def test_backend_names_and_errors(restore_backend):
-    assert get_backend() in ("auto", "numba", "numpy", "reference")
+    assert backend_names() == ("auto", "reference", "numpy", "numba")
+    assert get_backend() in backend_names()
     previous = set_backend("numpy")
     assert get_backend() == "numpy"
-    assert set_backend("reference") == "numpy"
-    with pytest.raises(ValueError, match="backend must be one of"):
+    assert set_backend("reference") == "numpy"  # the previous choice, as a str
+    with pytest.raises(ValueError, match="backend must be one of 'auto', 'reference', 'numpy', 'numba'; got 'fortran'"):
         set_backend("fortran")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        set_backend(None)
     assert get_backend() == "reference"
     set_backend(previous)
 
 
 @pytest.mark.parametrize("backend", ["reference", "numpy", pytest.param("numba", marks=needs_numba), "auto"])
-def test_every_backend_gives_the_reference_values(backend, restore_backend):
+@pytest.mark.parametrize("shape", [(20, 20, 4, 16), (2, 3, 4, 1)])  # above and below the "auto" size threshold
+def test_every_backend_gives_the_reference_values(backend, shape, restore_backend):
     rng = np.random.default_rng(8)
-    X = rng.standard_normal((20, 20, 4, 16)).astype(np.float32)  # above the small-array threshold
+    X = rng.standard_normal(shape).astype(np.float32)
     dY = rng.standard_normal(X.shape).astype(np.float32)
     params = make_params(rng, 4, np.float32, "swapped")
     set_backend(backend)
     check_against_reference((srelu_forward, srelu_backward), X, dY, params, 2)
 
 
-def test_dispatch_uses_the_chosen_kernel(monkeypatch, restore_backend):
+def spy_on(monkeypatch, module, *names):
+    """Count the calls of ``module``'s functions ``names`` (the dispatch looks them up at each call)."""
     calls = []
-    real = kernels_numpy.srelu_forward_numpy
-    monkeypatch.setattr(kernels_numpy, "srelu_forward_numpy", lambda *a, **k: calls.append(1) or real(*a, **k))
-    big = np.zeros((4, 1 << 13))
+    for name in names:
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _name=name, _real=real, **k: calls.append(_name) or _real(*a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("size", [1, 12, 1 << 15])
+def test_a_forced_backend_runs_for_every_size(size, monkeypatch, restore_backend):
+    """set_backend("numpy") really forces the NumPy kernels: no silent switch to the reference on small arrays."""
+    X = np.linspace(-2.0, 2.0, size).reshape(1, -1)
+    calls = spy_on(monkeypatch, kernels_numpy, "srelu_forward_numpy", "srelu_backward_numpy")
     set_backend("numpy")
-    srelu_forward(big, 0.0, 0.5, 0.5, 2.0, 0)
-    assert calls == [1]
-    srelu_forward(np.zeros((4, 3)), 0.0, 0.5, 0.5, 2.0, 0)  # small: the reference is faster
-    srelu_forward(big.astype(np.float16), 0.0, 0.5, 0.5, 2.0, 0)  # not float32/64: the reference
-    assert calls == [1]
-    set_backend("reference")
-    srelu_forward(big, 0.0, 0.5, 0.5, 2.0, 0)
-    assert calls == [1]
+    srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+    srelu_backward(np.ones_like(X), X, -0.5, 0.5, 0.5, 2.0, 0, ALL)
+    assert calls == ["srelu_forward_numpy", "srelu_backward_numpy"]
+    calls.clear()
+    with set_backend("reference"):
+        srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+    assert calls == []
+    if HAVE_NUMBA:
+        from srelu_lib.kernels import numba_fused
+
+        numba_calls = spy_on(monkeypatch, numba_fused, "srelu_forward_numba", "srelu_backward_numba")
+        with set_backend("numba"):
+            srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+            srelu_backward(np.ones_like(X), X, -0.5, 0.5, 0.5, 2.0, 0, ALL)
+        assert numba_calls == ["srelu_forward_numba", "srelu_backward_numba"] and calls == []
 
 
-def test_auto_without_numba_uses_numpy(monkeypatch, restore_backend):
-    monkeypatch.setattr(srelu_module, "_numba_available", lambda: False)
-    with pytest.raises(ImportError, match="numba is not installed"):
-        set_backend("numba")
+def test_a_forced_backend_refuses_a_dtype_it_does_not_compute_in(monkeypatch, restore_backend):
+    X = np.linspace(-2.0, 2.0, 40, dtype=np.float16).reshape(4, 10)
+    set_backend("numpy")
+    with pytest.raises(TypeError, match=r"the 'numpy' backend computes in float32 or float64; got X of dtype float16"):
+        srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+    set_backend("auto")  # "auto" picks the reference, which computes in any float dtype
+    calls = spy_on(monkeypatch, kernels_numpy, "srelu_forward_numpy")
+    Y = srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+    assert Y.dtype == np.float16 and calls == []
+    np.testing.assert_allclose(Y, srelu_forward_reference(X.astype(np.float64), -0.5, 0.5, 0.5, 2.0, 0), rtol=1e-3)
+
+
+@pytest.mark.parametrize("numba_installed", [True, False])
+def test_auto_picks_by_availability_size_and_dtype(numba_installed, monkeypatch, restore_backend):
+    if numba_installed and not HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(backends, "_importable", lambda module: numba_installed or module != "numba")
+    if not numba_installed:
+        with pytest.raises(ImportError, match="backend is 'numba' but numba is not installed"):
+            set_backend("numba")
     set_backend("auto")
-    assert srelu_module._kernel_for(np.zeros(1 << 15, np.float32)) == "numpy"
+    big, small = np.zeros(kernels_numpy.AUTO_MIN_SIZE, np.float32), np.zeros(kernels_numpy.AUTO_MIN_SIZE - 1)
+    chosen = {name: backends.backend_for(X).name for name, X in
+              (("big", big), ("small", small), ("float16", big.astype(np.float16)))}
+    if numba_installed:
+        assert chosen == {"big": "numba", "small": "numba", "float16": "reference"}
+    else:
+        assert chosen == {"big": "numpy", "small": "reference", "float16": "reference"}
+
+
+def test_set_backend_as_a_context_manager_restores_the_previous_choice(restore_backend):
+    set_backend("numpy")
+    with set_backend("reference") as previous:
+        assert previous == "numpy" and get_backend() == "reference"
+        with set_backend("auto"):
+            assert get_backend() == "auto"
+        assert get_backend() == "reference"
+    assert get_backend() == "numpy"
+    with pytest.raises(RuntimeError, match="inside"):
+        with set_backend("reference"):
+            raise RuntimeError("inside the block")
+    assert get_backend() == "numpy"  # restored although the block raised
+
+
+def test_set_backend_is_process_wide_and_use_backend_is_local_to_the_thread(restore_backend):
+    set_backend("numpy")
+    seen = {}
+
+    def other_thread(key):
+        seen[key] = get_backend()
+
+    def run_other(key):
+        thread = threading.Thread(target=other_thread, args=(key,))
+        thread.start()
+        thread.join()
+
+    with use_backend("reference"):
+        assert get_backend() == "reference"
+        run_other("during use_backend")
+        with use_backend("auto"):  # nests, and wins over set_backend in this thread
+            set_backend("numpy")
+            assert get_backend() == "auto"
+        assert get_backend() == "reference"
+        with set_backend("auto"):
+            run_other("during set_backend")
+    assert get_backend() == "numpy"
+    assert seen == {"during use_backend": "numpy", "during set_backend": "auto"}
+    with pytest.raises(ValueError, match="backend must be one of"):
+        with use_backend("gpu"):
+            pass
+    assert get_backend() == "numpy"
+
+
+def test_use_backend_blocks_in_concurrent_threads_do_not_interfere(restore_backend):
+    set_backend("auto")
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def work(name):
+        with use_backend(name):
+            barrier.wait()  # both threads are inside their blocks now
+            X = np.linspace(-2.0, 2.0, 64).reshape(4, 16)
+            srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+            results[name] = get_backend()
+            barrier.wait()
+        results[name + " after"] = get_backend()
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("numpy", "reference")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"numpy": "numpy", "reference": "reference", "numpy after": "auto", "reference after": "auto"}
+
+
+def spy_forward(X, tl, al, tr, ar, channel_axis):
+    """A registered test backend: the reference, marked."""
+    SPY_CALLS.append("forward")
+    return srelu_forward_reference(X, tl, al, tr, ar, channel_axis)
+
+
+def spy_backward(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients):
+    SPY_CALLS.append("backward")
+    return srelu_backward_reference(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
+
+
+SPY_CALLS: list = []
+
+
+@pytest.fixture
+def spy_backend(monkeypatch, restore_backend):
+    """A backend registered for one test (the registry is restored afterwards)."""
+    monkeypatch.setattr(backends, "_registry", dict(backends._registry))
+    SPY_CALLS.clear()
+    return register_backend(Backend(name="spy", module=__name__, forward="spy_forward", backward="spy_backward",
+                                    summary="the reference, counted"))
+
+
+def test_registering_a_backend_is_all_it_takes_to_use_it(spy_backend):
+    assert "spy" in backend_names() and spy_backend in registered_backends()
+    X = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+    with set_backend("spy"):
+        srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+        srelu_backward(np.ones_like(X), X, -0.5, 0.5, 0.5, 2.0, 0, ALL)
+    assert SPY_CALLS == ["forward", "backward"]
+    set_backend("auto")  # auto_rank None: "auto" never picks it
+    srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+    assert SPY_CALLS == ["forward", "backward"]
+    with pytest.raises(ValueError, match="'spy' is already registered"):
+        register_backend(spy_backend)
+    with pytest.raises(ValueError, match="'auto' is already registered"):
+        register_backend(Backend(name="auto", module=__name__, forward="spy_forward", backward="spy_backward",
+                                 summary=""))
+
+
+def test_a_backend_with_a_missing_requirement_is_unavailable(monkeypatch, restore_backend):
+    monkeypatch.setattr(backends, "_registry", dict(backends._registry))
+    ghost = register_backend(Backend(name="ghost", module="srelu_lib_ghost", forward="f", backward="b",
+                                     summary="needs a module that does not exist",
+                                     requires=("srelu_lib_no_such_module",), auto_rank=-1))
+    assert not ghost.available()
+    with pytest.raises(ImportError, match="'ghost' but srelu_lib_no_such_module is not installed"):
+        set_backend("ghost")
+    with pytest.raises(ImportError, match="backend 'ghost' needs srelu_lib_no_such_module"):
+        ghost.functions()
+    assert backends.backend_for(np.zeros(3)).name != "ghost"  # "auto" skips it although it ranks first
 
 
 def run_python(code, **env):
@@ -467,15 +647,50 @@ def test_literal_translation_is_right_where_it_claims_to_be():
     dY = rng.standard_normal(X.shape)
     params = make_params(rng, 3, np.float64, "per-channel")  # tl < tr, finite data
     np.testing.assert_allclose(literal_forward(X, *params, 2), srelu_forward_reference(X, *params, 2), rtol=1e-12)
-    for got, ref in zip(literal_backward(dY, X, *params, 2), srelu_backward_reference(dY, X, *params, 2, ALL)):
+    expected = srelu_backward_reference(dY, X, *params, 2, ALL)
+    for got, ref in zip(literal_backward(dY, X, *params, 2), expected, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def load_benchmark_module(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_reads_the_kernel_registry(spy_backend):
+    bench = load_benchmark_module("srelu_implementations")
+    impls, notes = bench.implementations(skip=("torch",))
+    names = [impl.name for impl in impls]
+    expected = ["reference", "literal", "numpy", "numpy[out]", "numpy[1 thread]"]
+    expected += ["numba", "numba[out]"] if HAVE_NUMBA else []
+    assert names == [*expected, "spy"]  # registered once, benchmarked with no other change
+    missing_numba = [] if HAVE_NUMBA else ["numba: skipped (not installed: needs numba)"]
+    assert notes == ["torch: skipped (--no-torch)", *missing_numba]
+    spy = impls[-1]
+    problem = {"X": np.linspace(-2, 2, 12).reshape(3, 4), "dLdY": np.ones((3, 4)), "channel_axis": 0,
+               "params": (np.full(3, -0.5), np.full(3, 0.5), np.full(3, 0.5), np.full(3, 2.0))}
+    spy.both(problem)
+    assert SPY_CALLS == ["forward", "backward"]
+    assert not spy.preallocated and spy.traced_memory
+
+
+def test_the_benchmark_says_which_registered_backend_it_could_not_run(monkeypatch, restore_backend):
+    monkeypatch.setattr(backends, "_registry", dict(backends._registry))
+    register_backend(Backend(name="ghost", module="srelu_lib_ghost", forward="f", backward="b", summary="",
+                             requires=("srelu_lib_no_such_module",)))
+    impls, notes = load_benchmark_module("srelu_implementations").implementations(skip=("torch",))
+    assert "ghost" not in [impl.name for impl in impls]
+    assert "ghost: skipped (not installed: needs srelu_lib_no_such_module)" in notes
 
 
 def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.csv"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_srelu.py"), "--quick", "--sizes", "1000", "--repeats", "2", "--no-torch",
-         "--csv", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "bench_srelu.py"), "--quick", "--sizes", "1000", "--repeats", "2",
+         "--no-torch", "--csv", str(out)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "floor:copy" in proc.stdout and "literal" in proc.stdout and "numpy" in proc.stdout
@@ -513,11 +728,11 @@ def test_numpy_kernels_give_the_same_values_on_any_number_of_threads(data):
         Y, grads = results[workers]
         np.testing.assert_array_equal(Y, Y1)  # elementwise: the same bits
         np.testing.assert_array_equal(grads[0], grads1[0])
-        for g, g1 in zip(grads[1:], grads1[1:]):  # sums added in another grouping: equal to rounding
+        for g, g1 in zip(grads[1:], grads1[1:], strict=True):  # sums added in another grouping: equal to rounding
             np.testing.assert_allclose(g, g1, rtol=1e-5, atol=1e-6, equal_nan=True)
     # a given number of threads always gives the same bits
     again = kernels_numpy.srelu_backward_numpy(dY, X, *params, 1, ALL, block=64, workers=3)
-    for g, g0 in zip(again, results[3][1]):
+    for g, g0 in zip(again, results[3][1], strict=True):
         np.testing.assert_array_equal(g, g0)
 
 
@@ -562,6 +777,40 @@ def test_zero_slope_factor_gives_positive_zero_like_the_reference(kernels):
     params = (np.full(3, -1.0), np.full(3, 1.0), np.full(3, 1.0), np.ones(3))
     got = kernels()[1](dY, X, *params, 1, ALL)
     ref = srelu_backward_reference(dY, X, *params, 1, ALL)
-    for g, r in zip(got[1:], ref[1:]):
+    for g, r in zip(got[1:], ref[1:], strict=True):
         np.testing.assert_array_equal(np.signbit(g), np.signbit(r))
     assert not np.signbit(got[3]).any() and not np.signbit(got[1]).any()
+
+
+# --- the block plans of the NumPy kernels ------------------------------------------------------------------
+@pytest.mark.parametrize("shape, ca, per_channel, block, kind", [
+    ((5, 6, 3, 4), 2, False, 64, "ScalarPlan"),
+    ((5, 6, 3, 4), 2, True, 64, "PatternPlan"),  # period 12 fits twice in a block
+    ((7, 33), 0, True, 64, "RowsPlan"),  # period 231 does not: rows of 33
+    ((3, 2, 700), 1, True, 64, "LongRowsPlan"),  # rows of 700 cut into pieces of 64
+    ((3, 0, 4), 1, True, 64, "EmptyPlan"),
+])
+def test_each_block_plan_covers_the_array_once_and_sums_per_channel(shape, ca, per_channel, block, kind):
+    from srelu_lib.kernels import blocks
+
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal(shape)
+    C = shape[ca]
+    params = [np.arange(C, dtype=X.dtype) if per_channel else np.zeros(1, X.dtype) for _ in range(4)]
+    plan = blocks.make_plan(X.shape, ca, params, block)
+    assert type(plan).__name__ == kind
+    assert {"size", "length", "acc_width"} <= set(vars(plan))  # the attributes every plan has
+    acc, covered, flat = plan.new_accumulator(), 0, X.reshape(-1)
+    for start, stop, block_shape, operands, key in plan.blocks():
+        assert start == covered and stop - start <= plan.length  # in order, no gap, no overlap
+        covered = stop
+        x = flat[start:stop].reshape(block_shape)
+        for op, p in zip(operands, params, strict=True):  # each element gets its own channel's parameter
+            along = p.reshape([-1 if a == ca else 1 for a in range(X.ndim)]) if p.size > 1 else p[0]
+            expected = np.broadcast_to(along, X.shape).reshape(-1)[start:stop]
+            np.testing.assert_array_equal(np.broadcast_to(op, block_shape).reshape(-1), expected)
+        plan.accumulate(acc, plan.partial(x, key), key)
+    assert covered == X.size
+    sums = plan.fold(acc)
+    expected = X.sum(axis=tuple(a for a in range(X.ndim) if a != ca)) if per_channel else [X.sum()]
+    np.testing.assert_allclose(sums, expected, atol=1e-12)

@@ -89,7 +89,7 @@ def test_model_loss_gradient_matches_central_differences_for_every_parameter():
     }
 
     def loss_of(*values):
-        named = dict(zip(PARAMETER_ORDER, values))
+        named = dict(zip(PARAMETER_ORDER, values, strict=True))
         return crossentropy(model(named, X), T)
 
     inputs = [dlarray(params[name]) for name in PARAMETER_ORDER]
@@ -97,7 +97,7 @@ def test_model_loss_gradient_matches_central_differences_for_every_parameter():
 
     assert len(result.max_abs_error) == len(PARAMETER_ORDER)  # every parameter was checked
     assert result.kinks == 0, f"{result.kinks} sample point(s) were excluded as kinks: nothing may be skipped"
-    for name, analytic, error in zip(PARAMETER_ORDER, result.analytic, result.max_rel_error):
+    for name, analytic, _error in zip(PARAMETER_ORDER, result.analytic, result.max_rel_error, strict=True):
         assert np.all(np.isfinite(analytic)), name
         assert np.any(analytic != 0), f"the gradient with respect to {name} is identically zero"
     assert result.ok, result

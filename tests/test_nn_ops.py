@@ -40,7 +40,7 @@ def analytic_gradients(op, inputs, weights):
         loss = (stripdims(Y) * weights).sum()
         return dlgradient(loss, [args[i] for i in positions])
 
-    return dict(zip(positions, (extractdata(g) for g in dlfeval(loss_and_grads, *inputs))))
+    return dict(zip(positions, (extractdata(g) for g in dlfeval(loss_and_grads, *inputs)), strict=True))
 
 
 def check_gradients(op, inputs, fmts, rtol=1e-6, atol=1e-7, seed=0):
@@ -51,7 +51,7 @@ def check_gradients(op, inputs, fmts, rtol=1e-6, atol=1e-7, seed=0):
     rng = np.random.default_rng(seed)
 
     def wrap(arrays):
-        return [dlarray(a, f) if f is not None else dlarray(a) for a, f in zip(arrays, fmts)]
+        return [dlarray(a, f) if f is not None else dlarray(a) for a, f in zip(arrays, fmts, strict=True)]
 
     Y = op(*wrap(inputs))
     weights = rng.standard_normal(Y.shape)
@@ -397,7 +397,7 @@ def test_dtype_is_preserved_in_values_and_gradients(dtype, index):
 
     Y, grads = dlfeval(run, *inputs)
     assert Y.dtype == dtype, name
-    for x, g in zip(inputs, grads):
+    for x, g in zip(inputs, grads, strict=True):
         assert g.dtype == dtype and g.shape == x.shape, name
         assert np.all(np.isfinite(extractdata(g))), name
 

@@ -58,7 +58,7 @@ def test_nested_structures_keep_their_shape_types_formats_and_dtypes():
         assert isinstance(tree["fc"][1], np.ndarray) and not isinstance(tree["fc"][1], DLArray)
         assert tree["conv"].weights.dtype == np.float32
     # first Adam step with a constant gradient moves every entry by about learn_rate
-    for old, updated in zip(tree_leaves(params), tree_leaves(new)):
+    for old, updated in zip(tree_leaves(params), tree_leaves(new), strict=True):
         np.testing.assert_allclose(np.asarray(old) - np.asarray(updated), 0.1, rtol=1e-5)
 
 

@@ -73,7 +73,7 @@ def test_finddim_consistent_with_dims(case):
         assert positions == tuple(i for i, lab in enumerate(labels) if lab == label)
         # the sizes at those positions are the sizes of the input's dims with that label, in input order
         assert tuple(X.shape[i] for i in positions) == tuple(
-            n for n, lab in zip(data.shape, fmt) if lab == label
+            n for n, lab in zip(data.shape, fmt, strict=True) if lab == label
         )
         found.extend(positions)
     assert sorted(found) == list(range(X.ndim))

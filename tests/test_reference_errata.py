@@ -97,7 +97,7 @@ def test_1_reference_gradient_order_is_caught_by_gradcheck():
     inputs = [dlarray(X)] + [dlarray(p[n]) for n in NAMES]
     result = gradcheck(TranscribedOrderSReLU(), *inputs)
     assert not result.ok
-    abs_err = dict(zip(("X", *NAMES), result.max_abs_error))
+    abs_err = dict(zip(("X", *NAMES), result.max_abs_error, strict=True))
     assert abs_err["X"] < 1e-6 and abs_err["tl"] < 1e-6 and abs_err["ar"] < 1e-6
     assert abs_err["al"] > 1e-2 and abs_err["tr"] > 1e-2  # swapped
     # The library returns them in input order.
@@ -144,7 +144,7 @@ def test_2_library_stores_the_format_on_the_object_and_uses_it():
     assert as_CB.format == "CB" and as_BC.format == "BC"
     g_CB = as_CB.backward(dLdY, [True] * 5, x, *params)
     g_BC = as_BC.backward(dLdY.T, [True] * 5, x.T, *params)  # the same data, laid out the other way
-    for a, b in zip(g_CB[1:], g_BC[1:]):
+    for a, b in zip(g_CB[1:], g_BC[1:], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)  # per-channel sums over the right axis
     assert not np.allclose(g_CB[1], as_BC.backward(dLdY, [True] * 5, x, *params)[1])
 

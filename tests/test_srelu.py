@@ -64,7 +64,7 @@ def hinge_local_derivatives(x, tl, al, tr, ar):
     return (1 + (al - 1) * L + (ar - 1) * R, (1 - al) * L, (x - tl) * L, (1 - ar) * R, (x - tr) * R)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sympy_numeric():
     """The SymPy-lambdified value and derivatives (built once; SymPy is slow to lambdify)."""
     return importlib.import_module("srelu_lib.symbolic").numeric()
@@ -135,7 +135,7 @@ def test_values_and_local_derivatives_match_sympy():
     _, grads = srelu_and_gradients(X, *(dlarray(p[n]) for n in NAMES), dLdY)
     dX, dtl, dal, dtr, dar = (extractdata(g) for g in grads)
     np.testing.assert_allclose(dX, dLdY * f.dx(x, *pc), rtol=1e-14)
-    for g, local in zip((dtl, dal, dtr, dar), (f.dtl, f.dal, f.dtr, f.dar)):
+    for g, local in zip((dtl, dal, dtr, dar), (f.dtl, f.dal, f.dtr, f.dar), strict=True):
         np.testing.assert_allclose(g, (dLdY * local(x, *pc)).sum(axis=(0, 2)), rtol=1e-12, atol=1e-12)
 
 
@@ -180,7 +180,7 @@ def test_float32_path_keeps_dtypes_and_is_close_to_float64():
     assert Y.dtype == np.float32 and grads[0].dtype == np.float32
     assert all(g.dtype == np.float64 for g in grads[1:])
     np.testing.assert_allclose(extractdata(Y32), extractdata(Y64), rtol=1e-6, atol=1e-6)
-    for a, b in zip(g32, g64):
+    for a, b in zip(g32, g64, strict=True):
         np.testing.assert_allclose(extractdata(a), extractdata(b), rtol=1e-5, atol=1e-5)
 
 
@@ -198,7 +198,7 @@ def test_gradient_shapes_equal_parameter_shapes(shapes):
     rng = np.random.default_rng(10)
     X = dlarray(rng.standard_normal((2, 4, 3)), "SCB")
     values = (-0.5, 0.3, 0.5, 1.5)
-    params = [dlarray(np.full(s, v)) for s, v in zip(shapes, values)]
+    params = [dlarray(np.full(s, v)) for s, v in zip(shapes, values, strict=True)]
     _, grads = srelu_and_gradients(X, *params, np.ones(X.shape))
     assert grads[0].shape == X.shape
     assert tuple(g.shape for g in grads[1:]) == shapes
@@ -311,7 +311,7 @@ def test_interface_inside_dlfeval_matches_a_hand_written_gradient():
     x = extractdata(X)
     local = hinge_local_derivatives(x, *(along_channel(p[n], fmt) for n in NAMES))
     np.testing.assert_allclose(extractdata(grads[0]), dLdY * local[0], rtol=1e-14)
-    for g, d in zip(grads[1:], local[1:]):
+    for g, d in zip(grads[1:], local[1:], strict=True):
         np.testing.assert_allclose(extractdata(g), (dLdY * d).sum(axis=(0, 2)), rtol=1e-12, atol=1e-14)
     assert dims(Y) == fmt and all(isinstance(g, DLArray) for g in grads)
 
@@ -407,7 +407,7 @@ def test_plain_functions_are_vectorised_and_consistent_with_the_class():
     fcn = SReLUFunction("SCB")
     np.testing.assert_array_equal(srelu_forward(x, *p, channel_axis=1), fcn.forward(x, *p))
     dLdY = rng.standard_normal(x.shape)
-    for a, b in zip(srelu_backward(dLdY, x, *p, 1, [True] * 5), fcn.backward(dLdY, [True] * 5, x, *p)):
+    for a, b in zip(srelu_backward(dLdY, x, *p, 1, [True] * 5), fcn.backward(dLdY, [True] * 5, x, *p), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -430,7 +430,7 @@ def _random_params(rng, C, per_channel):
         "tr": rng.uniform(-1.5, 1.5, C),
         "ar": rng.uniform(-1.0, 2.0, C),
     }
-    return {n: (v if pc else v[:1].reshape(())) for (n, v), pc in zip(values.items(), per_channel)}
+    return {n: (v if pc else v[:1].reshape(())) for (n, v), pc in zip(values.items(), per_channel, strict=True)}
 
 
 def _property_case(case):

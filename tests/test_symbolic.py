@@ -70,7 +70,7 @@ def test_derivatives_are_sympys_diff_of_the_piecewise():
     d = derivatives()
     assert set(d) == set(NAMES)
     rng = np.random.default_rng(1)
-    for name, var in zip(NAMES, s):
+    for name, var in zip(NAMES, s, strict=True):
         tidy = sympy.lambdify(tuple(s), d[name], "numpy")
         raw = sympy.lambdify(tuple(s), sympy.diff(pw, var), "numpy")
         x = rng.uniform(-2, 2, 200)
@@ -97,7 +97,7 @@ def test_lambdified_derivatives_equal_numpy_backward_local_derivatives(f, seed):
     dX, dtl, dal, dtr, dar = srelu_backward(ones, x, tl, al, tr, ar, 1, [True] * 5)
     np.testing.assert_allclose(dX, f.dx(x, *pc), rtol=1e-15)
     np.testing.assert_allclose(srelu_forward(x, tl, al, tr, ar, 1), f.value(x, *pc), rtol=1e-14, atol=1e-15)
-    for grad, local in zip((dtl, dal, dtr, dar), (f.dtl, f.dal, f.dtr, f.dar)):
+    for grad, local in zip((dtl, dal, dtr, dar), (f.dtl, f.dal, f.dtr, f.dar), strict=True):
         np.testing.assert_allclose(grad, local(x, *pc).sum(axis=(0, 2)), rtol=1e-12, atol=1e-13)
     # And elementwise (no sums): a (C, B) layout where each channel has a single element.
     rng = np.random.default_rng(100 + seed)

@@ -1,8 +1,8 @@
 """SReLU's arithmetic on plain NumPy arrays: the kernels and the choice between them.
 
 :class:`~srelu_lib.SReLUFunction` calls :func:`srelu_forward` and
-:func:`srelu_backward`; they dispatch to one of three kernels with the same
-contract and the same values up to float rounding:
+:func:`srelu_backward`; they dispatch to one of the registered kernels, which
+share one contract and compute the same values up to float rounding:
 
 - ``"reference"``: :mod:`srelu_lib.kernels.reference`, the straightforward
   region-by-region definition the others are tested against;
@@ -10,21 +10,39 @@ contract and the same values up to float rounding:
 - ``"numba"``: :mod:`srelu_lib.kernels.numba_fused`, one fused pass (needs numba).
 
 ``"auto"`` (the default) takes numba when it is installed.  Choose with
-:func:`set_backend` or the environment variable ``SRELU_LIB_BACKEND``.
+:func:`~srelu_lib.kernels.backends.set_backend` (process-wide, or as a ``with``
+block), :func:`~srelu_lib.kernels.backends.use_backend` (the calling thread
+only) or the environment variable ``SRELU_LIB_BACKEND``.
+
+How the package is laid out, one idea per module:
+
+- :mod:`~srelu_lib.kernels.formulas`: the region formulas, written once;
+- :mod:`~srelu_lib.kernels.args`: the arguments checked and normalised, the NaN-channel mask;
+- :mod:`~srelu_lib.kernels.reference`, :mod:`~srelu_lib.kernels.numpy_blocked` (with
+  :mod:`~srelu_lib.kernels.blocks` and :mod:`~srelu_lib.kernels.threads`),
+  :mod:`~srelu_lib.kernels.numba_fused`: the kernels;
+- :mod:`~srelu_lib.kernels.backends`: the registry of kernels and the choice between them;
+- :mod:`~srelu_lib.kernels.literal`: the reference page's literal formula, a benchmark baseline.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import os
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from .numpy_blocked import default_workers
+from .backends import (
+    Backend,
+    backend_for,
+    backend_names,
+    get_backend,
+    register_backend,
+    registered_backends,
+    set_backend,
+    use_backend,
+)
 from .reference import srelu_backward_reference, srelu_forward_reference
+from .threads import default_workers
 
 __all__ = [
     "srelu_forward",
@@ -32,72 +50,14 @@ __all__ = [
     "srelu_forward_reference",
     "srelu_backward_reference",
     "set_backend",
+    "use_backend",
     "get_backend",
+    "backend_names",
+    "register_backend",
+    "registered_backends",
+    "Backend",
     "default_workers",
-    "BACKENDS",
 ]
-
-BACKENDS = ("auto", "numba", "numpy", "reference")
-_backend: str | None = None  # None: not chosen yet, read SRELU_LIB_BACKEND on first use
-_SMALL = 1 << 14  # below this many elements the NumPy kernel's set-up costs more than it saves
-
-
-@functools.cache
-def _numba_available() -> bool:
-    return importlib.util.find_spec("numba") is not None
-
-
-def _check_backend(name: Any, source: str) -> str:
-    if name not in BACKENDS:
-        raise ValueError(f"{source} must be one of {', '.join(map(repr, BACKENDS))}; got {name!r}")
-    if name == "numba" and not _numba_available():
-        raise ImportError(f"{source} is 'numba' but numba is not installed (pip install numba)")
-    return name
-
-
-def set_backend(name: str) -> str:
-    """Choose the kernel behind :func:`srelu_forward`/:func:`srelu_backward`; return the previous choice.
-
-    ``"auto"`` (the default) uses the fused numba kernels when numba is
-    installed and the blocked NumPy kernels otherwise; ``"numba"``,
-    ``"numpy"`` and ``"reference"`` force one of them.  The environment
-    variable ``SRELU_LIB_BACKEND`` sets the initial choice.  All backends
-    compute the same values up to float rounding.
-
-    Raises:
-        ValueError: ``name`` is not one of the four names.
-        ImportError: ``name`` is ``"numba"`` and numba is not installed.
-
-    Example:
-        >>> previous = set_backend("numpy")
-        >>> get_backend()
-        'numpy'
-        >>> _ = set_backend(previous)
-    """
-    global _backend
-    previous = get_backend()
-    _backend = _check_backend(name, "backend")
-    return previous
-
-
-def get_backend() -> str:
-    """The chosen backend name (``"auto"`` unless changed by :func:`set_backend` or ``SRELU_LIB_BACKEND``)."""
-    global _backend
-    if _backend is None:
-        _backend = _check_backend(os.environ.get("SRELU_LIB_BACKEND", "auto") or "auto", "SRELU_LIB_BACKEND")
-    return _backend
-
-
-def _kernel_for(X: np.ndarray) -> str:
-    """The kernel to use for ``X``: "numba", "numpy" or "reference"."""
-    name = get_backend()
-    if name == "reference" or X.dtype not in (np.float32, np.float64):
-        return "reference"
-    if name == "auto":
-        name = "numba" if _numba_available() else "numpy"
-    if name == "numpy" and X.size < _SMALL:
-        return "reference"
-    return name
 
 
 def srelu_forward(
@@ -108,11 +68,12 @@ def srelu_forward(
     ar: np.ndarray,
     channel_axis: int,
 ) -> np.ndarray:
-    """SReLU of a plain array, with the fastest available kernel (what :class:`SReLUFunction` calls).
+    """SReLU of a plain array, with the chosen kernel (what :class:`SReLUFunction` calls).
+
+    The kernel is the one :func:`~srelu_lib.kernels.backends.set_backend` chose.
 
     Same contract and values (up to float rounding) as
-    :func:`~srelu_lib.kernels.reference.srelu_forward_reference`; dispatches to ``srelu_lib.kernels.numba_fused``
-    or ``srelu_lib.kernels.numpy_blocked`` as :func:`set_backend` says.
+    :func:`~srelu_lib.kernels.reference.srelu_forward_reference`.
 
     Example:
         >>> import numpy as np
@@ -122,16 +83,8 @@ def srelu_forward(
                [-1.5,  0. ,  4. ]])
     """
     X = np.asarray(X)
-    kernel = _kernel_for(X)
-    if kernel == "numba":
-        from .numba_fused import srelu_forward_numba
-
-        return srelu_forward_numba(X, tl, al, tr, ar, channel_axis)
-    if kernel == "numpy":
-        from .numpy_blocked import srelu_forward_numpy
-
-        return srelu_forward_numpy(X, tl, al, tr, ar, channel_axis)
-    return srelu_forward_reference(X, tl, al, tr, ar, channel_axis)
+    forward, _ = backend_for(X).functions()
+    return forward(X, tl, al, tr, ar, channel_axis)
 
 
 def srelu_backward(
@@ -144,7 +97,9 @@ def srelu_backward(
     channel_axis: int,
     compute_gradients: Sequence[bool],
 ) -> tuple[np.ndarray | None, ...]:
-    """Gradients of the loss with respect to the five SReLU inputs, with the fastest available kernel.
+    """Gradients of the loss with respect to the five SReLU inputs, with the chosen kernel.
+
+    The kernel is the one :func:`~srelu_lib.kernels.backends.set_backend` chose.
 
     Same contract and values (up to float rounding) as
     :func:`~srelu_lib.kernels.reference.srelu_backward_reference`: ``(dLdX, dLdtl, dLdal, dLdtr, dLdar)`` in
@@ -158,13 +113,5 @@ def srelu_backward(
         (array([[0.5, 1. , 2. ]]), 0.5, -1.0, -1.0, 1.0)
     """
     X = np.asarray(X)
-    kernel = _kernel_for(X)
-    if kernel == "numba":
-        from .numba_fused import srelu_backward_numba
-
-        return srelu_backward_numba(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
-    if kernel == "numpy":
-        from .numpy_blocked import srelu_backward_numpy
-
-        return srelu_backward_numpy(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
-    return srelu_backward_reference(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
+    _, backward = backend_for(X).functions()
+    return backward(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)

@@ -2,9 +2,14 @@
 
 Importing this module imports numba (``pip install numba`` or
 ``pip install srelu_lib[fast]``); ``import srelu_lib`` never does.
-:mod:`srelu_lib.kernels.reference` imports it on the first call that uses the ``"numba"``
+:mod:`srelu_lib.kernels` imports it on the first call that uses the ``"numba"``
 backend (the default when numba is installed, see
 :func:`srelu_lib.kernels.set_backend`).
+
+The arithmetic is not rewritten here: the loops call the region formulas of
+:mod:`srelu_lib.kernels.formulas`, compiled from their Python source with
+``numba.njit(inline="always")``; the per-channel constants ``1 - al``,
+``1 - ar``, ``al + ar - 1`` are the same formulas evaluated by NumPy.
 
 Each kernel reads every input element once and writes every output element
 once: the forward reads ``X`` and writes ``Y`` (it runs at the speed of
@@ -45,7 +50,9 @@ every local derivative NaN, products ``dLdY * local derivative`` in the data's
 dtype, sums in float64.  Results agree with the reference to float rounding.
 
 Caveat: the first call for a dtype compiles the kernel (about a second);
-``cache=True`` stores the machine code next to this file for later processes.
+``cache=True`` stores the machine code next to this file for later processes,
+under names that include a hash of ``formulas.py`` (numba's cache checks only
+this file, so editing the formulas must change the names to recompile).
 
 Example:
     >>> import numpy as np
@@ -56,14 +63,16 @@ Example:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import hashlib
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numba
 import numpy as np
 
-from .args import gradient_flags, output_buffer, upstream_gradient
+from . import formulas
+from .args import channel_parameters, gradient_flags, output_buffer, upstream_gradient
 
 __all__ = ["srelu_forward_numba", "srelu_backward_numba"]
 
@@ -71,28 +80,49 @@ __all__ = ["srelu_forward_numba", "srelu_backward_numba"]
 _SUM_FLAGS = {"reassoc"}
 # The fast backward may also fuse a product into its sum (one rounding instead of two).
 _FAST_FLAGS = {"reassoc", "contract"}
+# A hash of formulas.py: the cached kernels inline it, so their cache entries are named after it.
+_FORMULAS_HASH = hashlib.sha256(inspect.getsource(formulas).encode()).hexdigest()[:16]
+
+
+def _kernel(**options: Any) -> Callable:
+    """``numba.njit(cache=True, **options)`` for a loop called from Python, cached under the formulas' hash."""
+
+    def compile_cached(function: Callable) -> Callable:
+        function.__qualname__ = f"{function.__qualname__}_{_FORMULAS_HASH}"  # part of the cache file's name
+        return numba.njit(cache=True, **options)(function)
+
+    return compile_cached
+
+
+# The region formulas, compiled from srelu_lib.kernels.formulas (one definition, as minitorch compiles its
+# scalar operators); inlined into the loops below.
+_left = numba.njit(inline="always")(formulas.left)
+_right = numba.njit(inline="always")(formulas.right)
+_both = numba.njit(inline="always")(formulas.both)
+_left_dal = numba.njit(inline="always")(formulas.left_dal)
+_right_dar = numba.njit(inline="always")(formulas.right_dar)
 
 #: The fast backward sums at most this many consecutive elements of a row in the data's dtype before adding the
 #: partial sum to a float64 accumulator (bounds the float32 rounding error; long enough to vectorise well).
 SEGMENT = 256
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _value(x, tl, al, tr, ar):
     L = x <= tl
     R = x >= tr
-    left = tl + al * (x - tl)
-    right = tr + ar * (x - tr)
+    y_left = _left(x, tl, al)
+    y_right = _right(x, tr, ar)
     if L and R:
-        return left + right - x
+        return _both(x, y_left, y_right)
     if R:
-        return right
+        return y_right
     if L:
-        return left
+        return y_left
     return x
 
 
-@numba.njit(cache=True)
+@_kernel()
 def _forward(X, tl, al, tr, ar, bad, Y, nan):  # pragma: no cover  (compiled)
     outer, C, inner = X.shape
     if inner == 1:
@@ -111,13 +141,13 @@ def _forward(X, tl, al, tr, ar, bad, Y, nan):  # pragma: no cover  (compiled)
                 Y[o, c, i] = _value(X[o, c, i], t0, a0, t1, a1)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _locals(x, tl, al, tr, ar, both, left_tl, right_tr, zero, one, nan):
     """Local derivatives dY/dX, dY/dtl, dY/dal, dY/dtr, dY/dar at one element, in the data's dtype.
 
     Branch-free (selects only, so the loops vectorise).  ``both = al + ar - 1``, ``left_tl = 1 - al``
-    and ``right_tr = 1 - ar`` are precomputed per channel.  At NaN ``x`` every value is NaN; outside
-    its region a derivative is an exact zero (never ``0 * inf``).
+    and ``right_tr = 1 - ar`` are precomputed per channel (:func:`_constants`).  At NaN ``x`` every value
+    is NaN; outside its region a derivative is an exact zero (never ``0 * inf``).
     """
     L = x <= tl
     R = x >= tr
@@ -128,61 +158,49 @@ def _locals(x, tl, al, tr, ar, both, left_tl, right_tr, zero, one, nan):
     dx = nan if undefined else dx
     dtl = left_tl if L else zero
     dtl = nan if undefined else dtl
-    dal = (x - tl) if L else zero
+    dal = _left_dal(x, tl) if L else zero
     dal = nan if undefined else dal
     dtr = right_tr if R else zero
     dtr = nan if undefined else dtr
-    dar = (x - tr) if R else zero
+    dar = _right_dar(x, tr) if R else zero
     dar = nan if undefined else dar
     return dx, dtl, dal, dtr, dar
 
 
-@numba.njit(cache=True, fastmath=_SUM_FLAGS)
-def _backward_rows(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, nan):  # pragma: no cover
+@_kernel(fastmath=_SUM_FLAGS)
+def _backward_rows(dY, X, tl, al, tr, ar, both, ldtl, rdtr, bad, want_dx, dX, acc, zero, one,
+                   nan):  # pragma: no cover  (compiled)
     """The exact loop: X is (outer, C, inner); each row is summed in float64 registers into ``acc`` (4, C)."""
     outer, C, inner = X.shape
     for o in range(outer):
         for c in range(C):
             t0, a0, t1, a1 = tl[c], al[c], tr[c], ar[c]
-            if bad[c]:
-                t0 = a0 = t1 = a1 = nan
-            both = a0 + a1 - one
-            l0 = one - a0
-            r0 = one - a1
+            b2, l0, r0 = both[c], ldtl[c], rdtr[c]
             b = bad[c]
             s0 = 0.0
             s1 = 0.0
             s2 = 0.0
             s3 = 0.0
-            if want_dx:
-                for i in range(inner):
-                    dy = dY[o, c, i]
-                    d0, d1, d2, d3, d4 = _locals(X[o, c, i], t0, a0, t1, a1, both, l0, r0, zero, one, nan)
-                    if b:
-                        d0 = d1 = d2 = d3 = d4 = nan
+            for i in range(inner):  # one loop for both cases: LLVM moves the loop-invariant test out
+                dy = dY[o, c, i]
+                d0, d1, d2, d3, d4 = _locals(X[o, c, i], t0, a0, t1, a1, b2, l0, r0, zero, one, nan)
+                if b:
+                    d0 = d1 = d2 = d3 = d4 = nan
+                if want_dx:
                     dX[o, c, i] = dy * d0
-                    s0 += dy * d1
-                    s1 += dy * d2
-                    s2 += dy * d3
-                    s3 += dy * d4
-            else:
-                for i in range(inner):
-                    dy = dY[o, c, i]
-                    d0, d1, d2, d3, d4 = _locals(X[o, c, i], t0, a0, t1, a1, both, l0, r0, zero, one, nan)
-                    if b:
-                        d0 = d1 = d2 = d3 = d4 = nan
-                    s0 += dy * d1
-                    s1 += dy * d2
-                    s2 += dy * d3
-                    s3 += dy * d4
+                s0 += dy * d1
+                s1 += dy * d2
+                s2 += dy * d3
+                s3 += dy * d4
             acc[0, c] += s0
             acc[1, c] += s1
             acc[2, c] += s2
             acc[3, c] += s3
 
 
-@numba.njit(cache=True, fastmath=_SUM_FLAGS)
-def _backward_pattern(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, nan):  # pragma: no cover
+@_kernel(fastmath=_SUM_FLAGS)
+def _backward_pattern(dY, X, tl, al, tr, ar, both, ldtl, rdtr, bad, want_dx, dX, acc, zero, one,
+                      nan):  # pragma: no cover  (compiled)
     """Very short rows (e.g. channel last): X is (outer, P) with the parameters tiled to length P.
 
     Sums go to ``acc`` (4, P); the loop over P vectorises with the parameters loaded per position.
@@ -192,8 +210,7 @@ def _backward_pattern(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, n
         for j in range(P):
             t0, a0, t1, a1 = tl[j], al[j], tr[j], ar[j]
             dy = dY[o, j]
-            d0, d1, d2, d3, d4 = _locals(X[o, j], t0, a0, t1, a1, a0 + a1 - one, one - a0, one - a1,
-                                         zero, one, nan)
+            d0, d1, d2, d3, d4 = _locals(X[o, j], t0, a0, t1, a1, both[j], ldtl[j], rdtr[j], zero, one, nan)
             if bad[j]:
                 d0 = d1 = d2 = d3 = d4 = nan
             if want_dx:
@@ -204,7 +221,7 @@ def _backward_pattern(dY, X, tl, al, tr, ar, bad, want_dx, dX, acc, zero, one, n
             acc[3, j] += dy * d4
 
 
-@numba.njit(cache=True, fastmath=_FAST_FLAGS, inline="always")
+@numba.njit(fastmath=_FAST_FLAGS, inline="always")
 def _fast_terms(x, dy, tl, al, tr, ar, zero, one):
     """dLdX and the four summed terms at one element, for finite parameters with ``tl < tr``.
 
@@ -218,16 +235,13 @@ def _fast_terms(x, dy, tl, al, tr, ar, zero, one):
     slope = ar if R else slope
     dyL = dy * (one if L else zero)  # a product, not a select: a NaN or infinite dy reaches the sums
     dyR = dy * (one if R else zero)
-    return dy * slope, dyL, dyL * (x - tl), dyR, dyR * (x - tr)
+    return dy * slope, dyL, dyL * _left_dal(x, tl), dyR, dyR * _right_dar(x, tr)
 
 
-@numba.njit(cache=True, fastmath=_FAST_FLAGS, inline="always")
+@numba.njit(fastmath=_FAST_FLAGS, inline="always")
 def _fast_run(xs, ys, ds, tl, al, tr, ar, zero, one):  # pragma: no cover  (compiled)
     """Writes ``ds`` for one run of a row and returns its four sums, in the data's dtype (vector lanes)."""
-    s0 = zero
-    s1 = zero
-    s2 = zero
-    s3 = zero
+    s0 = s1 = s2 = s3 = zero
     for i in range(xs.shape[0]):
         g, e0, e1, e2, e3 = _fast_terms(xs[i], ys[i], tl, al, tr, ar, zero, one)
         ds[i] = g
@@ -238,7 +252,7 @@ def _fast_run(xs, ys, ds, tl, al, tr, ar, zero, one):  # pragma: no cover  (comp
     return s0, s1, s2, s3
 
 
-@numba.njit(cache=True, fastmath=_FAST_FLAGS)
+@_kernel(fastmath=_FAST_FLAGS)
 def _backward_fast(dY, X, tl, al, tr, ar, C, dX, acc, zero, one):  # pragma: no cover  (compiled)
     """Rows of ``(outer * C, inner)`` arrays, ``inner <= SEGMENT``; row ``r`` has channel ``r % C``.
 
@@ -256,7 +270,7 @@ def _backward_fast(dY, X, tl, al, tr, ar, C, dX, acc, zero, one):  # pragma: no 
         acc[3, c] += s3
 
 
-@numba.njit(cache=True, fastmath=_FAST_FLAGS)
+@_kernel(fastmath=_FAST_FLAGS)
 def _backward_fast_segments(dY, X, tl, al, tr, ar, C, dX, acc, zero, one):  # pragma: no cover  (compiled)
     """:func:`_backward_fast` for rows longer than SEGMENT: each row is summed run by run.
 
@@ -283,23 +297,9 @@ _PATTERN_MAX_INNER = 8
 _PATTERN_MAX_PERIOD = 4096
 
 
-def _layout(X: np.ndarray, channel_axis: int | None) -> tuple[int, int, int]:
-    if channel_axis is None:
-        return 1, 1, X.size
-    channel_axis %= X.ndim
-    return (math.prod(X.shape[:channel_axis]), X.shape[channel_axis], math.prod(X.shape[channel_axis + 1:]))
-
-
-def _channel_params(params: Sequence[Any], C: int, dtype: np.dtype) -> tuple[list[np.ndarray], np.ndarray]:
-    names = ("tl", "al", "tr", "ar")
-    out = []
-    for name, p in zip(names, params, strict=True):
-        a = np.asarray(p, dtype=dtype).reshape(-1)
-        if a.size not in (1, C):
-            raise ValueError(f"{name} must have 1 or C = {C} elements; got {a.size}")
-        out.append(np.ascontiguousarray(np.broadcast_to(a, (C,))))
-    bad = np.isnan(out[0]) | np.isnan(out[1]) | np.isnan(out[2]) | np.isnan(out[3])
-    return out, bad
+def _constants(al: np.ndarray, ar: np.ndarray) -> list[np.ndarray]:
+    """``al + ar - 1``, ``1 - al``, ``1 - ar`` per channel in the data's dtype, from the formulas (NumPy)."""
+    return [formulas.both_dx(al, ar), formulas.left_dtl(al), formulas.right_dtr(ar)]
 
 
 def srelu_forward_numba(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int | None, *,
@@ -308,7 +308,8 @@ def srelu_forward_numba(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, chann
 
     Args:
         X: float32 or float64 array (made C-contiguous if it is not).
-        tl, al, tr, ar: parameters with 1 or ``X.shape[channel_axis]`` elements (cast to ``X``'s dtype).
+        tl, al, tr, ar: parameters with one element or shape ``(X.shape[channel_axis],)`` (cast to ``X``'s
+            dtype).
         channel_axis: the channel axis (``None`` when all parameters have one element).
         out: optional C-contiguous array of ``X``'s shape and dtype for ``Y``.
 
@@ -316,11 +317,13 @@ def srelu_forward_numba(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any, chann
         ``Y`` with ``X``'s shape and dtype.
     """
     X = np.ascontiguousarray(X)
-    outer, C, inner = _layout(X, channel_axis)
-    params, bad = _channel_params((tl, al, tr, ar), C, X.dtype)
+    params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
+    _check_dtype(X)
+    outer, C, inner = params.layout(X.shape)
+    values, bad = params.per_channel, params.nan_mask
     out = output_buffer(out, X)
     if X.size:
-        _forward(X.reshape(outer, C, inner), *params, bad, out.reshape(outer, C, inner), X.dtype.type(np.nan))
+        _forward(X.reshape(outer, C, inner), *values, bad, out.reshape(outer, C, inner), X.dtype.type(np.nan))
     return out
 
 
@@ -343,35 +346,37 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
     want = gradient_flags(compute_gradients)
     X = np.ascontiguousarray(X)
     dLdY = upstream_gradient(dLdY, X)
-    outer, C, inner = _layout(X, channel_axis)
-    originals = [np.asarray(p) for p in (tl, al, tr, ar)]
-    params, bad = _channel_params(originals, C, X.dtype)
-    dLdX = None
-    if want[0]:
-        dLdX = output_buffer(out, X)
+    params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
+    _check_dtype(X)
+    outer, C, inner = params.layout(X.shape)
+    values, bad = params.per_channel, params.nan_mask
+    tl_, al_, tr_, ar_ = values
+    dLdX = output_buffer(out, X) if want[0] else None
     sums = np.zeros((4, C))
     t = X.dtype.type
-    fast = X.size and inner >= _PATTERN_MAX_INNER and not bad.any() and bool(np.all(params[0] < params[2])) \
-        and all(np.isfinite(p).all() for p in params)
+    fast = X.size and inner >= _PATTERN_MAX_INNER and not bad.any() and bool(np.all(tl_ < tr_)) \
+        and all(np.isfinite(p).all() for p in values)
     if fast:
         rows = outer * C
         dx2 = dLdX.reshape(rows, inner) if dLdX is not None else np.empty((1, inner), X.dtype)
         kernel = _backward_fast if inner <= SEGMENT else _backward_fast_segments
-        kernel(dLdY.reshape(rows, inner), X.reshape(rows, inner), *params, C, dx2, sums, t(0), t(1))
+        kernel(dLdY.reshape(rows, inner), X.reshape(rows, inner), *values, C, dx2, sums, t(0), t(1))
         with np.errstate(invalid="ignore", over="ignore"):
             fast = bool(np.isfinite(sums).all())
         if fast:  # dLdtl = (1 - al) * sum(dy * L), dLdtr = (1 - ar) * sum(dy * R), in float64
             # (+ 0.0 turns a -0.0 into 0.0, as the reference's sum of exact-zero products gives)
-            sums[0] = (1.0 - params[1].astype(np.float64)) * sums[0] + 0.0
-            sums[2] = (1.0 - params[3].astype(np.float64)) * sums[2] + 0.0
+            sums[0] = formulas.left_dtl(al_.astype(np.float64)) * sums[0] + 0.0
+            sums[2] = formulas.right_dtr(ar_.astype(np.float64)) * sums[2] + 0.0
         else:  # non-finite data (or an overflow): the exact version redoes everything
             sums[...] = 0.0
     if X.size and not fast:
         constants = (t(0), t(1), t(np.nan))
         shape3 = (outer, C, inner)
         period = C * inner
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN or infinite parameters give IEEE results
+            per_channel = [*values, *_constants(al_, ar_)]
         if inner < _PATTERN_MAX_INNER and period <= _PATTERN_MAX_PERIOD and outer > 1:
-            tiled = [np.ascontiguousarray(np.repeat(p, inner)) for p in params]
+            tiled = [np.ascontiguousarray(np.repeat(p, inner)) for p in per_channel]
             acc = np.zeros((4, period))
             dx2 = dLdX.reshape(outer, period) if dLdX is not None else np.empty((0, period), X.dtype)
             _backward_pattern(dLdY.reshape(outer, period), X.reshape(outer, period), *tiled,
@@ -380,13 +385,12 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
                 sums = acc.reshape(4, C, inner).sum(axis=2)
         else:
             dx3 = dLdX.reshape(shape3) if dLdX is not None else np.empty((0, C, inner), X.dtype)
-            _backward_rows(dLdY.reshape(shape3), X.reshape(shape3), *params, bad, want[0], dx3, sums,
+            _backward_rows(dLdY.reshape(shape3), X.reshape(shape3), *per_channel, bad, want[0], dx3, sums,
                            *constants)
-    gradients: list[np.ndarray | None] = []
-    for k, original in enumerate(originals):
-        if not want[k + 1]:
-            gradients.append(None)
-            continue
-        total = sums[k] if original.size != 1 else sums[k].sum()
-        gradients.append(np.asarray(total).reshape(original.shape).astype(original.dtype, copy=False))
+    gradients = [params.gradient(k, sums[k]) if want[k + 1] else None for k in range(4)]
     return (dLdX, *gradients)
+
+
+def _check_dtype(X: np.ndarray) -> None:
+    if X.dtype not in (np.float32, np.float64):
+        raise TypeError(f"the numba kernels compute in float32 or float64; got X of dtype {X.dtype}")

@@ -1,10 +1,13 @@
 """The reference SReLU kernels: the straightforward, region-by-region NumPy definition.
 
-These two functions are the *definition* every other kernel is tested
-against (:mod:`srelu_lib.kernels.numpy_blocked`,
-:mod:`srelu_lib.kernels.numba_fused`): masks ``L = x <= tl`` and
-``R = x >= tr``, one formula per region, NaN parameters making their channel
-NaN.  They are the ``"reference"`` backend of :func:`srelu_lib.kernels.set_backend`.
+These two functions are the *definition* every other kernel is tested against
+(:mod:`srelu_lib.kernels.numpy_blocked`, :mod:`srelu_lib.kernels.numba_fused`): masks
+``L = x <= tl`` and ``R = x >= tr``, the pieces of :mod:`srelu_lib.kernels.formulas` picked region
+by region with ``np.where``, NaN parameters making their channel NaN.  They are the
+``"reference"`` backend of :func:`srelu_lib.kernels.set_backend`.
+
+:func:`region_values` and :class:`LocalDerivatives` are the same arithmetic on arrays that are
+already shaped to broadcast (whole arrays here, one block in the blocked kernel's exact path).
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["srelu_forward_reference", "srelu_backward_reference", "per_channel", "nan_channels"]
+from .args import channel_parameters, gradient_flags, nan_channels, upstream_gradient
+from .formulas import both, both_dx, left, left_dal, left_dtl, right, right_dar, right_dtr
+
+__all__ = ["srelu_forward_reference", "srelu_backward_reference", "region_values", "LocalDerivatives"]
 
 
 def srelu_forward_reference(
@@ -23,7 +29,7 @@ def srelu_forward_reference(
     al: np.ndarray,
     tr: np.ndarray,
     ar: np.ndarray,
-    channel_axis: int,
+    channel_axis: int | None,
 ) -> np.ndarray:
     """SReLU of a plain array: the forward pass, region by region (the tested reference).
 
@@ -34,11 +40,11 @@ def srelu_forward_reference(
     (parameters are cast to it).
 
     Args:
-        X: the input, a float32 or float64 array.
+        X: the input, a floating-point array (float32 or float64).
         tl, al, tr, ar: thresholds and slopes, each with one element (shared by
-            all channels) or ``X.shape[channel_axis]`` elements (one per channel).
-            Shapes are not checked here; :class:`SReLUFunction` checks them.
-        channel_axis: the axis of ``X`` holding the channels.
+            all channels) or shape ``(C,)`` with ``C = X.shape[channel_axis]``.
+        channel_axis: the axis of ``X`` holding the channels (``None`` when
+            every parameter has one element).
 
     Returns:
         ``Y``, an array of ``X``'s shape and dtype.
@@ -50,19 +56,9 @@ def srelu_forward_reference(
         array([[-1.5,  0. ,  3. ],
                [-1.5,  0. ,  4. ]])
     """
-    tl, al, tr, ar = (per_channel(p, X.ndim, channel_axis, X.dtype) for p in (tl, al, tr, ar))
-    L = X <= tl
-    R = X >= tr
-    with np.errstate(invalid="ignore"):  # 0*inf in a piece that np.where discards (or IEEE NaN by design)
-        left = tl + al * (X - tl)
-        right = tr + ar * (X - tr)
-        Y = np.where(R, right, np.where(L, left, X))
-        if np.any(tr <= tl):  # the hinges overlap on some channel: add both of them there
-            Y = np.where(L & R, left + right - X, Y)
-    bad = nan_channels(tl, al, tr, ar)
-    if bad is not None:
-        Y = np.where(bad, X.dtype.type(np.nan), Y)
-    return Y
+    X = np.asarray(X)
+    params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
+    return region_values(X, *params.along_axis(X.ndim))
 
 
 def srelu_backward_reference(
@@ -72,7 +68,7 @@ def srelu_backward_reference(
     al: np.ndarray,
     tr: np.ndarray,
     ar: np.ndarray,
-    channel_axis: int,
+    channel_axis: int | None,
     compute_gradients: Sequence[bool],
 ) -> tuple[np.ndarray | None, ...]:
     """Gradients of the loss with respect to the five SReLU inputs (the tested reference).
@@ -103,67 +99,97 @@ def srelu_backward_reference(
         >>> dX, float(dtl), float(dal), float(dtr), float(dar)
         (array([[0.5, 1. , 2. ]]), 0.5, -1.0, -1.0, 1.0)
     """
-    want = tuple(bool(c) for c in compute_gradients)
-    if len(want) != 5:
-        raise ValueError(f"compute_gradients must have 5 flags (X, tl, al, tr, ar); got {len(want)}")
-    params = (tl, al, tr, ar)
-    tl_, al_, tr_, ar_ = (per_channel(p, X.ndim, channel_axis, X.dtype) for p in params)
-    L = X <= tl_
-    R = X >= tr_
-    overlap = bool(np.any(tr_ <= tl_))
+    want = gradient_flags(compute_gradients)
+    X = np.asarray(X)
+    dLdY = upstream_gradient(dLdY, X, cast=False)  # products in the dtype NumPy gives dLdY * local
+    params = channel_parameters(X, (tl, al, tr, ar), channel_axis)
+    local = LocalDerivatives(X, *params.along_axis(X.ndim))
+    other_axes = tuple(a for a in range(X.ndim) if a != params.channel_axis)
 
-    # Where a local derivative is undefined (NaN x or a NaN parameter) it is NaN.
-    undefined = np.isnan(X)
-    bad = nan_channels(tl_, al_, tr_, ar_)
-    if bad is not None:
-        undefined = undefined | bad
-    if not undefined.any():
-        undefined = None
-    nan = X.dtype.type(np.nan)
+    def channel_sum(k: int, dYdp: np.ndarray) -> np.ndarray:
+        """Parameter k's gradient: dLdY * dY/dp summed in float64 over every axis but the channel axis."""
+        shared = params.values[k].size == 1  # one value for all channels: one sum over everything
+        return params.gradient(k, (dLdY * dYdp).sum(axis=None if shared else other_axes, dtype=np.float64))
 
-    def times_dLdY(local: np.ndarray) -> np.ndarray:
-        if undefined is not None:
-            local = np.where(undefined, nan, local)
-        return dLdY * local
-
-    other_axes = tuple(a for a in range(X.ndim) if a != channel_axis)
-
-    def channel_sum(product: np.ndarray, p: Any) -> np.ndarray:
-        p = np.asarray(p)
-        total = product.sum(axis=None if p.size == 1 else other_axes, dtype=np.float64)
-        return np.asarray(total).reshape(p.shape).astype(p.dtype, copy=False)
-
-    dLdX = dLdtl = dLdal = dLdtr = dLdar = None
+    # One local derivative at a time: each array-sized temporary is freed before the next is made.
     with np.errstate(invalid="ignore"):  # IEEE 0*inf from dLdY where a local derivative is 0
-        if want[0]:
-            dYdX = np.where(R, ar_, np.where(L, al_, 1))
-            if overlap:
-                dYdX = np.where(L & R, al_ + ar_ - 1, dYdX)
-            dLdX = times_dLdY(dYdX).astype(X.dtype, copy=False)
-        if want[1]:
-            dLdtl = channel_sum(times_dLdY(np.where(L, 1 - al_, 0)), tl)
-        if want[2]:
-            dLdal = channel_sum(times_dLdY(np.where(L, X - tl_, 0)), al)
-        if want[3]:
-            dLdtr = channel_sum(times_dLdY(np.where(R, 1 - ar_, 0)), tr)
-        if want[4]:
-            dLdar = channel_sum(times_dLdY(np.where(R, X - tr_, 0)), ar)
+        dLdX = (dLdY * local.dYdX()).astype(X.dtype, copy=False) if want[0] else None
+        dLdtl = channel_sum(0, local.dYdtl()) if want[1] else None
+        dLdal = channel_sum(1, local.dYdal()) if want[2] else None
+        dLdtr = channel_sum(2, local.dYdtr()) if want[3] else None
+        dLdar = channel_sum(3, local.dYdar()) if want[4] else None
     return dLdX, dLdtl, dLdal, dLdtr, dLdar
 
 
+def region_values(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> np.ndarray:
+    """SReLU's value region by region, for parameters that broadcast against ``X``; NaN on NaN channels.
+
+    The pieces are :func:`~srelu_lib.kernels.formulas.left`, :func:`~srelu_lib.kernels.formulas.right`
+    and :func:`~srelu_lib.kernels.formulas.both`, each used only in its own region (never ``0 * inf``).
+    """
+    L = X <= tl
+    R = X >= tr
+    with np.errstate(invalid="ignore", over="ignore"):  # 0*inf in a piece np.where discards (or IEEE NaN)
+        y_left = left(X, tl, al)
+        y_right = right(X, tr, ar)
+        Y = np.where(R, y_right, np.where(L, y_left, X))
+        if np.any(tr <= tl):  # the hinges overlap on some channel: add both of them there
+            Y = np.where(L & R, both(X, y_left, y_right), Y)
+    bad = nan_channels(tl, al, tr, ar)
+    if bad is not None:
+        Y = np.where(bad, X.dtype.type(np.nan), Y)
+    return Y
 
 
-def per_channel(p: np.ndarray, ndim: int, channel_axis: int, dtype: np.dtype) -> np.ndarray:
-    """``p`` in ``dtype``, shaped to broadcast along ``channel_axis`` of an ``ndim``-dimensional array."""
-    p = np.asarray(p, dtype=dtype)
-    if p.size == 1:
-        return p.reshape(())
-    shape = [1] * ndim
-    shape[channel_axis] = p.size
-    return p.reshape(shape)
+class LocalDerivatives:
+    """SReLU's local derivatives at every element of ``X``, each computed when it is asked for.
 
+    The parameters broadcast against ``X``.  The masks ``L = X <= tl`` and ``R = X >= tr`` are made
+    once; each method returns one derivative with ``X``'s shape and dtype, an exact zero outside its
+    region (never ``0 * inf``) and NaN where it is undefined (a NaN ``x`` or a NaN parameter).  One at a
+    time, so that a caller keeps a single array-sized derivative alive.
+    """
 
-def nan_channels(tl: np.ndarray, al: np.ndarray, tr: np.ndarray, ar: np.ndarray) -> np.ndarray | None:
-    """Channels (broadcastable mask) with a NaN parameter, or ``None`` when there are none."""
-    bad = np.isnan(tl) | np.isnan(al) | np.isnan(tr) | np.isnan(ar)
-    return bad if bad.any() else None
+    def __init__(self, X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> None:
+        self.X, self.tl, self.al, self.tr, self.ar = X, tl, al, tr, ar
+        self.L = X <= tl
+        self.R = X >= tr
+        undefined = np.isnan(X)
+        bad = nan_channels(tl, al, tr, ar)
+        if bad is not None:
+            undefined = undefined | bad
+        self.undefined = undefined if undefined.any() else None
+        self.overlap = bool(np.any(tr <= tl))  # the hinges overlap on some channel
+
+    def _defined(self, values: Any) -> np.ndarray:
+        if self.undefined is not None:
+            values = np.where(self.undefined, self.X.dtype.type(np.nan), values)
+        return np.asarray(values).astype(self.X.dtype, copy=False)
+
+    def dYdX(self) -> np.ndarray:
+        slope = np.where(self.R, self.ar, np.where(self.L, self.al, 1))
+        if self.overlap:
+            slope = np.where(self.L & self.R, both_dx(self.al, self.ar), slope)
+        return self._defined(slope)
+
+    def dYdtl(self) -> np.ndarray:
+        return self._defined(np.where(self.L, left_dtl(self.al), 0))
+
+    def dYdal(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where the mask discards it
+            return self._defined(np.where(self.L, left_dal(self.X, self.tl), 0))
+
+    def dYdtr(self) -> np.ndarray:
+        return self._defined(np.where(self.R, right_dtr(self.ar), 0))
+
+    def dYdar(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._defined(np.where(self.R, right_dar(self.X, self.tr), 0))
+
+    def left_mask(self) -> np.ndarray:
+        """``L`` as 0.0/1.0 (NaN where undefined): ``dY/dtl`` without its factor ``1 - al``."""
+        return self._defined(self.L)
+
+    def right_mask(self) -> np.ndarray:
+        """``R`` as 0.0/1.0 (NaN where undefined): ``dY/dtr`` without its factor ``1 - ar``."""
+        return self._defined(self.R)
