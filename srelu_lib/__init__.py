@@ -2,19 +2,18 @@
 
 A Python port of MATLAB's custom-operation framework (``deep.DifferentiableFunction``,
 ``dlarray``, ``dlfeval``/``dlgradient``) with the S-shaped rectified linear unit
-(SReLU) as its worked example.  Quick tour::
+(SReLU) as its worked example.  Quick tour:
 
-    import numpy as np
-    from srelu_lib import dlarray, dlfeval, dlgradient, srelu
-
-    X = dlarray(np.random.default_rng(0).standard_normal((4, 4, 3, 2)), "SSCB")
-    tl, al, tr, ar = (dlarray(np.full(3, v)) for v in (-0.5, 0.1, 0.5, 2.0))
-
-    def loss_and_grads(X, tl, al, tr, ar):
-        loss = srelu(X, tl, al, tr, ar).sum()
-        return loss, dlgradient(loss, tl, al, tr, ar)
-
-    loss, (dtl, dal, dtr, dar) = dlfeval(loss_and_grads, X, tl, al, tr, ar)
+>>> import numpy as np
+>>> from srelu_lib import dlarray, dlfeval, dlgradient, srelu
+>>> X = dlarray(np.random.default_rng(0).standard_normal((4, 4, 3, 2)), "SSCB")
+>>> tl, al, tr, ar = (dlarray(np.full(3, v)) for v in (-0.5, 0.1, 0.5, 2.0))
+>>> def loss_and_grads(X, tl, al, tr, ar):
+...     loss = srelu(X, tl, al, tr, ar).sum()
+...     return loss, dlgradient(loss, tl, al, tr, ar)
+>>> loss, (dLdtl, dLdal, dLdtr, dLdar) = dlfeval(loss_and_grads, X, tl, al, tr, ar)
+>>> dLdtr  # (1 - ar) = -1 for each of a channel's values at or above tr
+DLArray([-14., -11.,  -8.], dtype=float64)
 
 Second derivatives: ``dlgradient(loss, x, enable_higher_derivatives=True)``
 returns a traced gradient that a second ``dlgradient`` differentiates again.

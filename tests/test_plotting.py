@@ -282,16 +282,6 @@ def test_read_benchmark_and_look_up_one_value():
                                  layout="SSCB")
 
 
-@pytest.mark.parametrize("module", ["srelu_lib.plotting", "srelu_lib.plotting.activation",
-                                    "srelu_lib.plotting.figures", "srelu_lib.plotting.tables"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_importing_srelu_lib_plotting_does_not_import_matplotlib_or_ipython():
     code = ("import sys, srelu_lib.plotting; "
             "print('matplotlib' in sys.modules, 'IPython' in sys.modules, 'ipywidgets' in sys.modules)")
