@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -20,3 +21,14 @@ def test_readme_usage_example_runs():
     for name in params:
         assert grads[name].shape == params[name].shape == (3,)
     assert np.isfinite(float(loss))
+
+
+def test_readme_port_example_runs():
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 2, "the README has no PyTorch/JAX example"
+    namespace: dict = {}
+    exec(compile(blocks[1], "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert tuple(namespace["Y"].shape) == (16, 3, 8, 8)
+    assert callable(namespace["srelu_jax"])
