@@ -4,9 +4,9 @@ Import it explicitly (``import srelu_lib.jax``); ``import srelu_lib`` never
 imports JAX.  Install JAX with the package extra ``pip install
 srelu_lib[jax]``.
 
-- :func:`srelu`: SReLU with a hand-written VJP, correct under ``jax.jit``,
+- :func:`~srelu_lib.jax.operation.srelu`: SReLU with a hand-written VJP, correct under ``jax.jit``,
   ``jax.vmap``, ``jax.grad`` and grad-of-grad;
-- :func:`srelu_forward`, :func:`srelu_backward`: its arithmetic in
+- :func:`~srelu_lib.jax.formulas.srelu_forward`, :func:`~srelu_lib.jax.formulas.srelu_backward`: its arithmetic in
   ``jax.numpy``;
 - :mod:`srelu_lib.jax.digits`: the book's digit classifier in JAX, in
   MATLAB's ``(H, W, C, B)`` layout (imported on use).

@@ -8,24 +8,27 @@ wheel is much smaller: see the README).
 What it holds, in the order of the book's chapter *Porting the operation to
 PyTorch and JAX*:
 
-- :func:`srelu_forward` and :func:`srelu_backward`: the arithmetic, written
+- :func:`~srelu_lib.torch.formulas.srelu_forward` and
+  :func:`~srelu_lib.torch.formulas.srelu_backward`: the arithmetic, written
   with differentiable PyTorch operations (so the backward can itself be
   differentiated);
-- :class:`SReLUFunction`: the operation as a ``torch.autograd.Function``
-  (``forward``, ``setup_context``, ``backward``), and :func:`srelu`, which
-  checks the arguments and applies it: the one to use (``torch.compile``
-  traces and fuses it);
-- :func:`srelu_custom_op`: the same operation registered with
-  ``torch.library.custom_op`` as ``torch.ops.srelu_lib.srelu``
-  (:data:`srelu_op`), with ``register_fake`` and ``register_autograd``: an
+- :class:`~srelu_lib.torch.function.SReLUFunction`: the operation as a
+  ``torch.autograd.Function`` (``forward``, ``setup_context``, ``backward``),
+  and :func:`~srelu_lib.torch.function.srelu`, which checks the arguments and
+  applies it: the one to use (``torch.compile`` traces and fuses it);
+- :func:`~srelu_lib.torch.library.srelu_custom_op`: the same operation
+  registered with ``torch.library.custom_op`` as ``torch.ops.srelu_lib.srelu``
+  (``srelu_op``), with ``register_fake`` and ``register_autograd``: an
   opaque call for ``torch.compile``;
-- :class:`SReLU`: an ``nn.Module`` with learnable per-channel
-  ``tl, al, tr, ar``;
+- :class:`~srelu_lib.torch.module.SReLU`: an ``nn.Module`` with learnable
+  per-channel ``tl, al, tr, ar``;
 - :mod:`srelu_lib.torch.digits`: the book's digit classifier in PyTorch
   (imported on use).
 
-Both :func:`srelu` and :func:`srelu_custom_op` check their arguments with
-:func:`check_srelu_args`: an error names the argument at fault.
+Both :func:`~srelu_lib.torch.function.srelu` and
+:func:`~srelu_lib.torch.library.srelu_custom_op` check their arguments with
+:func:`~srelu_lib.torch.args.check_srelu_args`: an error names the argument
+at fault.
 """
 
 from __future__ import annotations
