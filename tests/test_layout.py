@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 
 import pytest
 from conftest import ROOT
@@ -58,3 +59,21 @@ def test_the_module_list_is_complete():
     for expected in ("srelu_lib.kernels", "srelu_lib.kernels.formulas", "srelu_lib.kernels.numba_fused",
                      "srelu_lib.srelu_function", "srelu_lib.arrays", "srelu_lib.checks", "srelu_lib.ops"):
         assert expected in names
+
+
+def test_every_module_has_its_section_in_the_api_reference():
+    api = (ROOT / "book" / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)$", api, flags=re.M))
+    # srelu_lib.plotting documents its submodules' names as its own (its __all__ re-exports them all)
+    plotting = importlib.import_module("srelu_lib.plotting")
+    for name in ("activation", "figures", "tables"):
+        module = importlib.import_module(f"srelu_lib.plotting.{name}")
+        public = {n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                  and getattr(v, "__module__", None) == module.__name__}
+        hidden = public - set(plotting.__all__)
+        assert not hidden, f"srelu_lib.plotting does not re-export {sorted(hidden)}"
+        documented.add(module.__name__)
+    missing = sorted(set(library_modules()) - documented)
+    assert not missing, f"book/api.md has no automodule section for: {missing}"
+    unknown = sorted(documented - set(library_modules()))
+    assert not unknown, f"book/api.md documents modules that do not exist: {unknown}"
