@@ -41,15 +41,15 @@ piecewise linear for every ``tl, tr`` (no jumps, also when ``tl > tr``), and
 the backward below is its exact derivative away from the two kinks.  So
 ``tl > tr`` is allowed and never raises.
 
-**How it is evaluated.**  With the masks ``left = (x <= tl)`` and
-``right = (x >= tr)`` (the Iverson brackets :math:`[x \le t_l]` and
+**How it is evaluated.**  With the masks ``in_left = (x <= tl)`` and
+``in_right = (x >= tr)`` (the book's Iverson brackets :math:`[x \le t_l]` and
 :math:`[x \ge t_r]`) an element lies in one of four regions:
 
 ===============  ==============================================
 region           y
 ===============  ==============================================
-only ``left``    ``tl + al*(x - tl)``
-only ``right``   ``tr + ar*(x - tr)``
+only left        ``tl + al*(x - tl)``
+only right       ``tr + ar*(x - tr)``
 neither          ``x``
 both             ``tl + al*(x - tl) + tr + ar*(x - tr) - x``
 ===============  ==============================================

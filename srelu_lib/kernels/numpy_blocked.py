@@ -25,9 +25,11 @@ computed exactly as the region-wise definition computes it (``min(x, tl) - tl``
 *is* ``x - tl`` on the left region and exactly ``0`` elsewhere, also for
 ``x = +inf``), so there is no cancellation and no ``0 * inf``.  For channels
 with ``tl > tr`` the constant part becomes ``tl + tr - clip(x, tr, tl)``.
-The backward forms ``dLdY * L`` (a boolean mask turned into 0.0/1.0), then
-``(x - tl) * (dLdY * L)`` (an exact zero off the region for finite data) and
-``dLdX = dLdY - dLdY*L + al*dLdY*L - dLdY*R + ar*dLdY*R`` (every term exact):
+The backward forms ``dLdY * in_left`` (the boolean mask ``in_left = x <= tl``
+turned into 0.0/1.0), then ``(x - tl) * (dLdY * in_left)`` (an exact zero off
+the region for finite data), the same with ``in_right = x >= tr``, and
+``dLdX = dLdY - dLdY*in_left + al*dLdY*in_left - dLdY*in_right + ar*dLdY*in_right``
+(every term exact):
 fourteen passes for all five gradients, with two float scratch blocks.
 
 *Blocks.*  The flattened array is processed in blocks of about
@@ -241,7 +243,8 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
     def run(blocks: list[Block]) -> np.ndarray:
         return _backward_blocks(plan, blocks, x_flat, dy_flat, dx_flat, want, finite_params)
 
-    # accumulators for: sum dY*L, sum dY*L*(x - tl), sum dY*R, sum dY*R*(x - tr); one per group, added in order
+    # accumulators for: sum dY*in_left, sum dY*in_left*(x - tl), sum dY*in_right, sum dY*in_right*(x - tr);
+    # one per group, added in order
     sums4 = np.zeros((4, plan.acc_width))
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf sums are IEEE results
         for part in map_groups(run, list(plan.blocks()), workers):
@@ -253,7 +256,7 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
             continue
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf sums are IEEE results
             total = plan.fold(sums4[k])
-            if k % 2 == 0:  # dLdtl = (1 - al) * sum(dY*L), dLdtr = (1 - ar) * sum(dY*R)
+            if k % 2 == 0:  # dLdtl = (1 - al) * sum(dY*in_left), dLdtr = (1 - ar) * sum(dY*in_right)
                 slope = params.values[k + 1].astype(np.float64)
                 factor = left_dtl(slope) if k == 0 else right_dtr(slope)
                 total = (factor if factor.size != 1 else factor[0]) * total + 0.0  # -0.0 -> 0.0
@@ -267,7 +270,7 @@ def _backward_blocks(plan: BlockPlan, blocks: list[Block], x_flat: np.ndarray, d
     need_left = want[0] or want[1] or want[2]
     need_right = want[0] or want[3] or want[4]
     dtype = x_flat.dtype
-    # accumulators for: sum dY*L, sum dY*L*(x - tl), sum dY*R, sum dY*R*(x - tr)
+    # accumulators for: sum dY*in_left, sum dY*in_left*(x - tl), sum dY*in_right, sum dY*in_right*(x - tr)
     sums4 = np.zeros((4, plan.acc_width))
     sums = [sums4[k] if want[k + 1] else None for k in range(4)]
     # where the plan allows it, the four block sums land in one scratch array, checked and accumulated at once
@@ -306,7 +309,9 @@ def _backward_blocks(plan: BlockPlan, blocks: list[Block], x_flat: np.ndarray, d
 
 def _exact_products(dy: np.ndarray, x: np.ndarray, ops: list[Any], want: tuple[bool, ...],
                     dx: np.ndarray | None) -> list[np.ndarray | None]:
-    """dLdX into ``dx`` and the products dY*L, dY*L*(x - tl), dY*R, dY*R*(x - tr), region-wise as in the reference.
+    """dLdX into ``dx`` and the products dY*in_left, dY*in_left*(x - tl), dY*in_right, dY*in_right*(x - tr).
+
+    Region-wise, as in the reference.
 
     (The factors ``1 - al`` and ``1 - ar`` of the threshold derivatives are applied to the sums, as in the
     fast path.)
@@ -335,16 +340,16 @@ def _fast_backward_block(plan: BlockPlan, key: Any, x: np.ndarray, dy: np.ndarra
     for side, (threshold, slope, compare) in enumerate(((tl, al, np.less_equal), (tr, ar, np.greater_equal))):
         if not (need_left if side == 0 else need_right):
             continue
-        compare(x, threshold, out=m)  # L (x <= tl) or R (x >= tr)
-        np.copyto(t, m)  # dLdY * L: exactly dLdY or 0 (bool to float, then a float product)
+        compare(x, threshold, out=m)  # in_left (x <= tl) or in_right (x >= tr)
+        np.copyto(t, m)  # dLdY * in_left: exactly dLdY or 0 (bool to float, then a float product)
         t *= dy
         if want[1 + 2 * side]:
             parts[2 * side] = plan.partial(t, key, outs[2 * side])
-        if want[2 + 2 * side]:  # dLdY * L * (x - tl): (x - tl) * 0 is an exact 0 for finite x
+        if want[2 + 2 * side]:  # dLdY * in_left * (x - tl): (x - tl) * 0 is an exact 0 for finite x
             np.subtract(x, threshold, out=z)
             z *= t
             parts[2 * side + 1] = plan.partial(z, key, outs[2 * side + 1])
-        if dx is not None:  # dLdX = dY - dY*L + al*dY*L - dY*R + ar*dY*R: every term exact, no cancellation
+        if dx is not None:  # dLdX = dY - dY*in_left + al*dY*in_left - dY*in_right + ar*dY*in_right: every term exact
             np.multiply(t, slope, out=z)
             if side == 0:
                 np.subtract(dy, t, out=dx)
