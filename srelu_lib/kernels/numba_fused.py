@@ -1,9 +1,10 @@
 """Fused SReLU forward and backward kernels compiled with numba: one pass over memory.
 
 Importing this module imports numba (``pip install numba`` or
-``pip install srelu_lib[fast]``); ``import srelu_lib`` never does.
-:mod:`srelu_lib.kernels` imports it on the first call that uses the ``"numba"``
-backend (the default when numba is installed, see
+``pip install srelu_lib[fast]``); ``import srelu_lib`` never does.  No other
+module of the library imports it at import time: the backend registry
+(:mod:`srelu_lib.kernels.backends`) imports it by name on the first call
+that uses the ``"numba"`` backend (the default when numba is installed, see
 :func:`srelu_lib.kernels.set_backend`).
 
 The arithmetic is not rewritten here: the loops call the region formulas of
@@ -12,13 +13,22 @@ The arithmetic is not rewritten here: the loops call the region formulas of
 ``1 - ar``, ``al + ar - 1`` are the same formulas evaluated by NumPy.
 
 Each kernel reads every input element once and writes every output element
-once: the forward reads ``X`` and writes ``Y`` (it runs at the speed of
-``np.copyto``); the backward reads ``X`` and ``dLdY``, writes ``dLdX`` and
-sums the four parameter products per channel.  The array is seen as
-``(outer, C, inner)`` (canonical layout: the dimensions before ``C``, the
-channels, the dimensions after ``C``), so every row ``(o, c, :)`` has one
-channel's parameters; the innermost loop runs along a row with selects only
-(no branches, so it vectorises).
+once: the forward reads ``X`` and writes ``Y``; the backward reads ``X`` and
+``dLdY``, writes ``dLdX`` and sums the four parameter products per channel.
+Writing into a preallocated buffer (``out=``), the forward can run at about
+the speed of ``np.copyto`` into one: it did on the benchmark's ``"SSCB"``
+data, whose rows have ``B = 32`` elements (``python3 dev.py bench``, row
+``numba[out]``; the chapter "Making it fast" shows a stored run).  Without
+``out=`` each call also pays for a fresh output array's first touch (row
+``numba``).  The row length matters: on shape ``(100, 100, 32, 31)``
+(rows of 31) the forward took about 4 times as long as the copy, against 0.9
+times on ``(99, 99, 32, 32)`` (float32, ``out=``, medians of 7 rounds on the
+book's 2-core VM, measured for this note).
+
+The array is seen as ``(outer, C, inner)`` (canonical layout: the dimensions
+before ``C``, the channels, the dimensions after ``C``), so every row
+``(o, c, :)`` has one channel's parameters; the innermost loop runs along a
+row with selects only (no branches, so it can vectorise).
 
 The backward has two versions:
 
@@ -109,15 +119,15 @@ SEGMENT = 256
 
 @numba.njit(inline="always")
 def _value(x, tl, al, tr, ar):
-    L = x <= tl
-    R = x >= tr
+    in_left = x <= tl
+    in_right = x >= tr
     y_left = _left(x, tl, al)
     y_right = _right(x, tr, ar)
-    if L and R:
+    if in_left and in_right:
         return _both(x, y_left, y_right)
-    if R:
+    if in_right:
         return y_right
-    if L:
+    if in_left:
         return y_left
     return x
 
@@ -149,20 +159,20 @@ def _locals(x, tl, al, tr, ar, both, left_tl, right_tr, zero, one, nan):
     and ``right_tr = 1 - ar`` are precomputed per channel (:func:`_constants`).  At NaN ``x`` every value
     is NaN; outside its region a derivative is an exact zero (never ``0 * inf``).
     """
-    L = x <= tl
-    R = x >= tr
+    in_left = x <= tl
+    in_right = x >= tr
     undefined = x != x
-    dx = al if L else one
-    dx = ar if R else dx
-    dx = both if (L & R) else dx
+    dx = al if in_left else one
+    dx = ar if in_right else dx
+    dx = both if (in_left & in_right) else dx
     dx = nan if undefined else dx
-    dtl = left_tl if L else zero
+    dtl = left_tl if in_left else zero
     dtl = nan if undefined else dtl
-    dal = _left_dal(x, tl) if L else zero
+    dal = _left_dal(x, tl) if in_left else zero
     dal = nan if undefined else dal
-    dtr = right_tr if R else zero
+    dtr = right_tr if in_right else zero
     dtr = nan if undefined else dtr
-    dar = _right_dar(x, tr) if R else zero
+    dar = _right_dar(x, tr) if in_right else zero
     dar = nan if undefined else dar
     return dx, dtl, dal, dtr, dar
 
@@ -225,17 +235,18 @@ def _backward_pattern(dY, X, tl, al, tr, ar, both, ldtl, rdtr, bad, want_dx, dX,
 def _fast_terms(x, dy, tl, al, tr, ar, zero, one):
     """dLdX and the four summed terms at one element, for finite parameters with ``tl < tr``.
 
-    Returns ``dy * dY/dX``, ``dy * L``, ``dy * L * (x - tl)``, ``dy * R``, ``dy * R * (x - tr)``
-    (``L``: left piece, ``R``: right piece; ``dLdtl = (1 - al) * sum(dy * L)`` is formed at the end).
-    Exact region-wise values for finite data; non-finite data makes a sum non-finite (see the module docs).
+    Returns ``dy * dY/dX``, ``dy * in_left``, ``dy * in_left * (x - tl)``, ``dy * in_right``,
+    ``dy * in_right * (x - tr)`` (masks as 0/1; ``dLdtl = (1 - al) * sum(dy * in_left)`` is formed at the
+    end).  Exact region-wise values for finite data; non-finite data makes a sum non-finite (see the
+    module docs).
     """
-    L = not (x > tl)  # true for a NaN x, so the NaN reaches sum(dy * L * (x - tl))
-    R = x >= tr
-    slope = al if L else one
-    slope = ar if R else slope
-    dyL = dy * (one if L else zero)  # a product, not a select: a NaN or infinite dy reaches the sums
-    dyR = dy * (one if R else zero)
-    return dy * slope, dyL, dyL * _left_dal(x, tl), dyR, dyR * _right_dar(x, tr)
+    in_left = not (x > tl)  # true for a NaN x, so the NaN reaches sum(dy * in_left * (x - tl))
+    in_right = x >= tr
+    slope = al if in_left else one
+    slope = ar if in_right else slope
+    dy_left = dy * (one if in_left else zero)  # a product, not a select: a NaN or infinite dy reaches the sums
+    dy_right = dy * (one if in_right else zero)
+    return dy * slope, dy_left, dy_left * _left_dal(x, tl), dy_right, dy_right * _right_dar(x, tr)
 
 
 @numba.njit(fastmath=_FAST_FLAGS, inline="always")
@@ -363,7 +374,7 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         kernel(dLdY.reshape(rows, inner), X.reshape(rows, inner), *values, C, dx2, sums, t(0), t(1))
         with np.errstate(invalid="ignore", over="ignore"):
             fast = bool(np.isfinite(sums).all())
-        if fast:  # dLdtl = (1 - al) * sum(dy * L), dLdtr = (1 - ar) * sum(dy * R), in float64
+        if fast:  # dLdtl = (1 - al) * sum(dy * in_left), dLdtr = (1 - ar) * sum(dy * in_right), in float64
             # (+ 0.0 turns a -0.0 into 0.0, as the reference's sum of exact-zero products gives)
             sums[0] = formulas.left_dtl(al_.astype(np.float64)) * sums[0] + 0.0
             sums[2] = formulas.right_dtr(ar_.astype(np.float64)) * sums[2] + 0.0
