@@ -5,15 +5,21 @@ These are the kernels behind :func:`srelu_lib.kernels.srelu_forward` and
 ``"auto"`` on large arrays when numba is not installed.  They compute the same
 values as the straightforward reference functions in
 :mod:`srelu_lib.kernels.reference` up to float rounding, including ``tl > tr``,
-NaN and infinities, and are many times faster on large arrays
-(``benchmarks/bench_srelu.py`` measures by how much) while needing only a few
+NaN and infinities, and are many times faster on large arrays (the
+benchmark, ``python3 dev.py bench``, which runs ``benchmarks/bench_srelu.py``,
+measures by how much) while needing only a few
 cache-sized scratch buffers per thread instead of several array-sized
 temporaries.  The book's chapter "Making it fast" explains each trick.
 
 Caveat: on small arrays they are *slower* than the reference.  Each call
 plans its blocks, tiles the parameters and allocates scratch blocks, a fixed
 cost of some tens of microseconds; below about ``AUTO_MIN_SIZE`` elements
-(16K) that costs more than the passes it saves.  ``set_backend("numpy")``
+(16K) that costs more than the passes it saves.  That size is a rough
+threshold: where the two cross depends on the layout, the machine and its
+load.  In runs for this note on the book's 2-core VM (float32, one thread)
+the blocked kernels were sometimes slower at 16K-64K elements of ``"SSCB"``
+data, and on ``"CB"`` data of shape ``(32, 2048)`` the blocked backward took
+about 5 times as long as the reference.  ``set_backend("numpy")``
 uses them for every size all the same (a forced backend is never swapped for
 another); ``"auto"`` without numba takes the reference below that size.
 
@@ -33,8 +39,10 @@ the region for finite data), the same with ``in_right = x >= tr``, and
 fourteen passes for all five gradients, with two float scratch blocks.
 
 *Blocks.*  The flattened array is processed in blocks of about
-:data:`BLOCK_ELEMENTS` elements, so every temporary lives in the L2 cache and
-every ufunc call runs over contiguous memory.  In the canonical layout
+:data:`BLOCK_ELEMENTS` elements, so the scratch blocks are cache-sized and
+every ufunc call runs over contiguous memory (the chapter "Making it fast"
+times passes over one such block in the cache against passes through main
+memory).  In the canonical layout
 ``S..., C, B, T, U...`` the channel of flat element ``i`` is
 ``(i // inner) % C`` with ``inner`` the product of the dimensions after ``C``:
 per-channel parameters form a pattern of period ``P = C * inner``.  When
@@ -43,13 +51,16 @@ block; otherwise each block is a stack of rows of one channel each, and the
 parameters broadcast as columns (:mod:`srelu_lib.kernels.blocks` holds these
 plans).
 
-*Threads.*  NumPy's ufuncs release the GIL, and a block's passes run out of
-the L2 cache, so the blocks are shared among :func:`~srelu_lib.kernels.threads.default_workers` threads
-(:mod:`srelu_lib.kernels.threads`;
-contiguous runs of blocks, one scratch set per thread; ``workers=1`` or the
-environment variable ``SRELU_LIB_THREADS=1`` turns this off).  On the book's
-2-core machine this makes a large forward or backward about 1.3-1.6 times
-faster.  Values do not depend on the number of threads; parameter sums are
+*Threads.*  NumPy's ufuncs release the GIL, and a block's passes run mostly
+out of the cache, so the blocks are shared among
+:func:`~srelu_lib.kernels.threads.default_workers` threads
+(:mod:`srelu_lib.kernels.threads`; contiguous runs of blocks, one scratch set
+per thread; ``workers=1`` or the environment variable ``SRELU_LIB_THREADS=1``
+turns this off).  Whether that pays depends on the machine and on what else
+runs on it: the benchmark measures it (rows ``numpy`` and ``numpy[1 thread]``)
+and the chapter "Making it fast" reports the book's run.  When the other
+cores are busy, more threads can be slower than one.  Values do not depend
+on the number of threads; parameter sums are
 added run by run in a fixed order, so a given number of threads always gives
 the same bits.
 
@@ -92,12 +103,17 @@ from .threads import default_workers, map_groups
 __all__ = ["BLOCK_ELEMENTS", "BACKWARD_BLOCK_ELEMENTS", "AUTO_MIN_SIZE", "default_workers", "srelu_forward_numpy",
            "srelu_backward_numpy"]
 
-#: The number of elements per forward block. 64K float32 is 256 KiB, so the scratch blocks fit in a 1 MiB L2 cache.
+#: The number of elements per forward block.  A 64K-element float32 block is 256 KiB, so the one scratch block
+#: fits in the 512 KiB L2 cache per core of the book's machine (lscpu; 32 MiB L3).  Of ``2**15`` to ``2**18`` it was the
+#: fastest there: one thread, float32 of shape (100, 100, 32, 31), medians of 7 rounds, 22 ms against 23.5-36 ms.
 BLOCK_ELEMENTS = 1 << 16
-#: The number of elements per backward block. It makes about 20 ufunc calls per block, so larger blocks amortise
-#: Python's per-call overhead better than they lose to L2 misses (measured on a 1 MiB-L2 machine).
+#: The number of elements per backward block.  It makes about 20 ufunc calls per block, so larger blocks amortise
+#: Python's per-call overhead.  Its two float scratch blocks (512 KiB each in float32) no longer fit in the book's
+#: machine's 512 KiB L2, yet ``2**17`` was the fastest of ``2**15`` to ``2**18`` there (same measurement as above: 47 ms
+#: against 53-70 ms).
 BACKWARD_BLOCK_ELEMENTS = 1 << 17
-#: Below this many elements the reference kernels are faster than these (see the module's caveat); the
+#: Below this many elements the reference kernels are usually faster than these (a rough threshold: see the
+#: module's caveat); the
 #: ``"auto"`` backend without numba uses the reference there.
 AUTO_MIN_SIZE = 1 << 14
 
