@@ -113,8 +113,7 @@ BLOCK_ELEMENTS = 1 << 16
 #: against 53-70 ms).
 BACKWARD_BLOCK_ELEMENTS = 1 << 17
 #: Below this many elements the reference kernels are usually faster than these (a rough threshold: see the
-#: module's caveat); the
-#: ``"auto"`` backend without numba uses the reference there.
+#: module's caveat); the ``"auto"`` backend without numba uses the reference there.
 AUTO_MIN_SIZE = 1 << 14
 
 
