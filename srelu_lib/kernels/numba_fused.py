@@ -1,55 +1,44 @@
 """Fused SReLU forward and backward kernels compiled with numba: one pass over memory.
 
-Importing this module imports numba (``pip install numba`` or
-``pip install srelu_lib[fast]``); ``import srelu_lib`` never does.  No other
-module of the library imports it at import time: the backend registry
-(:mod:`srelu_lib.kernels.backends`) imports it by name on the first call
-that uses the ``"numba"`` backend (the default when numba is installed, see
-:func:`srelu_lib.kernels.set_backend`).
+Importing this module imports numba (``pip install numba`` or ``pip install srelu_lib[fast]``);
+``import srelu_lib`` never does.  No module of the library imports it at import time: the backend
+registry (:mod:`srelu_lib.kernels.backends`) imports it by name on the first call that uses the
+``"numba"`` backend (the default when numba is installed, see :func:`srelu_lib.kernels.set_backend`).
 
 The arithmetic is not rewritten here: the loops call the region formulas of
 :mod:`srelu_lib.kernels.formulas`, compiled from their Python source with
-``numba.njit(inline="always")``; the per-channel constants ``1 - al``,
-``1 - ar``, ``al + ar - 1`` are the same formulas evaluated by NumPy.
+``numba.njit(inline="always")``; the per-channel constants ``1 - al``, ``1 - ar``, ``al + ar - 1``
+are the same formulas evaluated by NumPy.
 
-Each kernel reads every input element once and writes every output element
-once: the forward reads ``X`` and writes ``Y``; the backward reads ``X`` and
-``dLdY``, writes ``dLdX`` and sums the four parameter products per channel.
-Writing into a preallocated buffer (``out=``), the forward can run at about
-the speed of ``np.copyto`` into one: it did on the benchmark's ``"SSCB"``
-data, whose rows have ``B = 32`` elements (``python3 dev.py bench``, row
-``numba[out]``; the chapter "Making it fast" shows a stored run).  Without
-``out=`` each call also pays for a fresh output array's first touch (row
-``numba``).  The row length matters: on shape ``(100, 100, 32, 31)``
-(rows of 31) the forward took about 4 times as long as the copy, against 0.9
-times on ``(99, 99, 32, 32)`` (float32, ``out=``, medians of 7 rounds on the
-book's 2-core VM, measured for this note).
+Each kernel reads every input element once and writes every output element once: the forward reads
+``X`` and writes ``Y``; the backward reads ``X`` and ``dLdY``, writes ``dLdX`` and sums the four
+parameter products per channel.  Writing into a preallocated buffer (``out=``), the forward can run
+at about the speed of ``np.copyto`` into one: it did on the benchmark's ``"SSCB"`` data, rows of
+``B = 32`` elements (``python3 dev.py bench``, row ``numba[out]``; the chapter "Making it fast"
+shows a stored run).  Without ``out=`` each call also pays for a fresh output's first touch (row
+``numba``).  The row length matters: on shape ``(100, 100, 32, 31)`` the forward took about 4 times
+as long as the copy, against 0.9 times on ``(99, 99, 32, 32)`` (float32, ``out=``, medians of 7
+rounds on the book's 2-core VM, measured for this note).
 
-The array is seen as ``(outer, C, inner)`` (canonical layout: the dimensions
-before ``C``, the channels, the dimensions after ``C``), so every row
-``(o, c, :)`` has one channel's parameters; the innermost loop runs along a
-row with selects only (no branches, so it can vectorise).
+The array is seen as ``(outer, C, inner)`` (canonical layout: the dimensions before ``C``, the
+channels, the dimensions after ``C``), so every row ``(o, c, :)`` has one channel's parameters; the
+innermost loop runs along a row with selects only (no branches, so it can vectorise).
 
 The backward has two versions:
 
-* *fast* (finite parameters with ``tl < tr`` on every channel, the case in
-  training): five selects and products per element, no NaN bookkeeping.  Each
-  row is summed in segments of at most ``SEGMENT`` elements in the data's
-  dtype (vector lanes), and each segment's sum is added to a float64
-  accumulator.  Error of a parameter gradient's sum: at most about
-  ``SEGMENT * eps * sum(|terms|)`` in the worst case (``eps`` of the data's
-  dtype); on 2**18 same-sign float32 terms it measures below
-  ``eps * sum(|terms|)`` (a test checks that bound), whereas a float32 sum
-  running over the whole row, even spread over vector lanes, was off by 0.6
-  to 2.2 times ``eps * sum(|terms|)`` (three trials of 2**18 uniform
-  same-sign terms, measured for this note), an error that grows with the row
-  length.  Non-finite data is *detected*, not handled, in this loop: the
-  comparison for the left piece is written
-  ``not (x > tl)`` so that a NaN ``x`` lands in the sum of
-  ``dLdY * (x - tl)``, an infinite ``x`` makes ``x - tl`` or ``x - tr``
-  infinite, and ``dLdY`` is multiplied by a 0/1 mask (never selected), so a
-  NaN or infinite ``dLdY`` makes a sum NaN.  A non-finite sum sends the whole
-  call to the exact version.
+* *fast* (finite parameters with ``tl < tr`` on every channel, the case in training): five selects
+  and products per element, no NaN bookkeeping.  Each row is summed in segments of at most
+  ``SEGMENT`` elements in the data's dtype (vector lanes), and each segment's sum is added to a
+  float64 accumulator.  Error of a parameter gradient's sum: at most about
+  ``SEGMENT * eps * sum(|terms|)`` in the worst case (``eps`` of the data's dtype); on 2**18
+  same-sign float32 terms it measures below ``eps * sum(|terms|)`` (a test checks that bound),
+  whereas a float32 sum running over the whole row, even spread over vector lanes, was off by 0.6 to
+  2.2 times ``eps * sum(|terms|)`` (three trials of 2**18 uniform same-sign terms, measured for this
+  note), an error that grows with the row length.  Non-finite data is *detected*, not handled, in
+  this loop: the comparison for the left piece is written ``not (x > tl)`` so that a NaN ``x`` lands
+  in the sum of ``dLdY * (x - tl)``, an infinite ``x`` makes ``x - tl`` or ``x - tr`` infinite, and
+  ``dLdY`` is multiplied by a 0/1 mask (never selected), so a NaN or infinite ``dLdY`` makes a sum
+  NaN.  A non-finite sum sends the whole call to the exact version.
 * *exact* (anything else: ``tl >= tr`` somewhere, NaN or infinite parameters
   or data): the region-wise semantics of the reference, with float64 sums.
   When ``inner`` is shorter than 8 (for example channel-last data,
