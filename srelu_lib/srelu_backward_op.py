@@ -41,8 +41,8 @@ and :math:`\partial^2 y/\partial x^2 = 0`.  The backward of the gradient map
 ``(dLdY, x, tl, al, tr, ar) -> (dLdX, dLdtl, dLdal, dLdtr, dLdar)`` contracts
 these with the upstream gradients ``G`` (``in_left``, ``in_right`` as 0/1):
 
-- ``d/d dLdY = G_X * dy/dx + in_left * (G_tl (1 - al) + G_al (x - tl))
-  + in_right * (G_tr (1 - ar) + G_ar (x - tr))``
+- ``d/d dLdY = G_X * dy/dx + in_left * (G_tl (1 - al) + G_al (x - tl)) +
+  in_right * (G_tr (1 - ar) + G_ar (x - tr))``
 - ``d/dx = dLdY * (in_left * G_al + in_right * G_ar)``
 - ``d/dtl = -sum(dLdY * in_left * G_al)``, ``d/dal = sum(dLdY * in_left * (G_X - G_tl))``
 - ``d/dtr = -sum(dLdY * in_right * G_ar)``, ``d/dar = sum(dLdY * in_right * (G_X - G_tr))``
