@@ -13,39 +13,43 @@ compute the gradients itself but calls :class:`SReLUBackward`, a
   derivatives of SReLU, written with srelu_lib operations so that third and
   higher derivatives follow by automatic differentiation.
 
-**The second derivatives.**  With the masks :math:`L = [x \le t_l]` and
-:math:`R = [x \ge t_r]`, which are constant away from the two kinks, the
-first derivatives are
+**The second derivatives.**  The Iverson brackets :math:`[x \le t_l]` and
+:math:`[x \ge t_r]` (the masks ``in_left`` and ``in_right`` in the code) are
+constant away from the two kinks, and the first derivatives are
 
 .. math::
 
-   \frac{\partial y}{\partial x} = 1 + (a_l - 1)L + (a_r - 1)R,\quad
-   \frac{\partial y}{\partial t_l} = (1 - a_l)L,\quad
-   \frac{\partial y}{\partial a_l} = (x - t_l)L,\quad
-   \frac{\partial y}{\partial t_r} = (1 - a_r)R,\quad
-   \frac{\partial y}{\partial a_r} = (x - t_r)R,
+   \frac{\partial y}{\partial x} = 1 + (a_l - 1)[x \le t_l] + (a_r - 1)[x \ge t_r],\quad
+   \frac{\partial y}{\partial t_l} = (1 - a_l)[x \le t_l],\quad
+   \frac{\partial y}{\partial a_l} = (x - t_l)[x \le t_l],
+
+.. math::
+
+   \frac{\partial y}{\partial t_r} = (1 - a_r)[x \ge t_r],\quad
+   \frac{\partial y}{\partial a_r} = (x - t_r)[x \ge t_r],
 
 so the nonzero second derivatives (almost everywhere) are
 
 .. math::
 
-   \frac{\partial^2 y}{\partial x\,\partial a_l} = L,\quad
-   \frac{\partial^2 y}{\partial t_l\,\partial a_l} = -L,\quad
-   \frac{\partial^2 y}{\partial x\,\partial a_r} = R,\quad
-   \frac{\partial^2 y}{\partial t_r\,\partial a_r} = -R,
+   \frac{\partial^2 y}{\partial x\,\partial a_l} = [x \le t_l],\quad
+   \frac{\partial^2 y}{\partial t_l\,\partial a_l} = -[x \le t_l],\quad
+   \frac{\partial^2 y}{\partial x\,\partial a_r} = [x \ge t_r],\quad
+   \frac{\partial^2 y}{\partial t_r\,\partial a_r} = -[x \ge t_r],
 
 and :math:`\partial^2 y/\partial x^2 = 0`.  The backward of the gradient map
 ``(dLdY, x, tl, al, tr, ar) -> (dLdX, dLdtl, dLdal, dLdtr, dLdar)`` contracts
-these with the upstream gradients ``G``:
+these with the upstream gradients ``G`` (``in_left``, ``in_right`` as 0/1):
 
-- ``d/d dLdY = G_X * dy/dx + L * (G_tl (1 - al) + G_al (x - tl)) + R * (G_tr (1 - ar) + G_ar (x - tr))``
-- ``d/dx = dLdY * (L * G_al + R * G_ar)``
-- ``d/dtl = -sum(dLdY * L * G_al)``, ``d/dal = sum(dLdY * L * (G_X - G_tl))``
-- ``d/dtr = -sum(dLdY * R * G_ar)``, ``d/dar = sum(dLdY * R * (G_X - G_tr))``
+- ``d/d dLdY = G_X * dy/dx + in_left * (G_tl (1 - al) + G_al (x - tl)) +
+  in_right * (G_tr (1 - ar) + G_ar (x - tr))``
+- ``d/dx = dLdY * (in_left * G_al + in_right * G_ar)``
+- ``d/dtl = -sum(dLdY * in_left * G_al)``, ``d/dal = sum(dLdY * in_left * (G_X - G_tl))``
+- ``d/dtr = -sum(dLdY * in_right * G_ar)``, ``d/dar = sum(dLdY * in_right * (G_X - G_tr))``
 
 (sums over every dimension but the channel, ``G_tl`` etc. broadcast per
-channel).  As in the first-order kernels, each region is selected with
-``where`` (never ``0 * inf``), crossed thresholds ``tl > tr`` need nothing
+channel).  In the code each product with a mask is a ``where`` (a select, so
+an infinite factor outside the region does not give ``0 * inf``), crossed thresholds ``tl > tr`` need nothing
 special (both masks hold in the overlap), and a NaN ``x`` or parameter makes
 the local derivatives, and so the results, NaN.
 """
@@ -113,8 +117,8 @@ class SReLUBackward(DifferentiableFunction):
 
         Xd = extractdata(X)
         tl_d, al_d, tr_d, ar_d = (extractdata(per_channel(np.asarray(extractdata(p)))) for p in (tl, al, tr, ar))
-        L = Xd <= tl_d  # constant masks: their derivative is 0 away from the kinks
-        R = Xd >= tr_d
+        in_left = Xd <= tl_d  # constant masks: their derivative is 0 away from the kinks
+        in_right = Xd >= tr_d
         undefined = np.isnan(Xd) | np.isnan(tl_d) | np.isnan(al_d) | np.isnan(tr_d) | np.isnan(ar_d)
         nan = dtype.type(np.nan)
 
@@ -147,29 +151,29 @@ class SReLUBackward(DifferentiableFunction):
 
         d_dLdY = d_X = d_tl = d_al = d_tr = d_ar = None
         if want[0]:
-            dYdX = where(L & R, al_b + ar_b - 1, where(R, ar_b, where(L, al_b, 1)))
-            left = total(None if "tl" not in g else g["tl"] * (1 - al_b),
+            dYdX = where(in_left & in_right, al_b + ar_b - 1, where(in_right, ar_b, where(in_left, al_b, 1)))
+            left_terms = total(None if "tl" not in g else g["tl"] * (1 - al_b),
                          None if "al" not in g else g["al"] * (X - tl_b))
-            right = total(None if "tr" not in g else g["tr"] * (1 - ar_b),
+            right_terms = total(None if "tr" not in g else g["tr"] * (1 - ar_b),
                           None if "ar" not in g else g["ar"] * (X - tr_b))
             d_dLdY = total(None if gX is None else gX * dYdX,
-                           where(L, left, 0) if ("tl" in g or "al" in g) else None,
-                           where(R, right, 0) if ("tr" in g or "ar" in g) else None)
+                           where(in_left, left_terms, 0) if ("tl" in g or "al" in g) else None,
+                           where(in_right, right_terms, 0) if ("tr" in g or "ar" in g) else None)
             d_dLdY = cast(undefined_to_nan(d_dLdY + zeros), dLdY.dtype)
         if want[1]:
-            d_X = total(where(L, dLdY * g["al"], 0) if "al" in g else None,
-                        where(R, dLdY * g["ar"], 0) if "ar" in g else None)
+            d_X = total(where(in_left, dLdY * g["al"], 0) if "al" in g else None,
+                        where(in_right, dLdY * g["ar"], 0) if "ar" in g else None)
             d_X = cast(undefined_to_nan(d_X + zeros), dtype)
         left_g = both(gX, g.get("tl"), lambda a, b: (0 if a is None else a) - (0 if b is None else b))
         right_g = both(gX, g.get("tr"), lambda a, b: (0 if a is None else a) - (0 if b is None else b))
         if want[2]:
-            d_tl = channel_sum(total(where(L, -(dLdY * g["al"]), 0) if "al" in g else None), tl)
+            d_tl = channel_sum(total(where(in_left, -(dLdY * g["al"]), 0) if "al" in g else None), tl)
         if want[3]:
-            d_al = channel_sum(total(where(L, dLdY * left_g, 0) if left_g is not None else None), al)
+            d_al = channel_sum(total(where(in_left, dLdY * left_g, 0) if left_g is not None else None), al)
         if want[4]:
-            d_tr = channel_sum(total(where(R, -(dLdY * g["ar"]), 0) if "ar" in g else None), tr)
+            d_tr = channel_sum(total(where(in_right, -(dLdY * g["ar"]), 0) if "ar" in g else None), tr)
         if want[5]:
-            d_ar = channel_sum(total(where(R, dLdY * right_g, 0) if right_g is not None else None), ar)
+            d_ar = channel_sum(total(where(in_right, dLdY * right_g, 0) if right_g is not None else None), ar)
         return d_dLdY, d_X, d_tl, d_al, d_tr, d_ar
 
 

@@ -31,22 +31,25 @@ with ``x == tl`` in the left piece and ``x == tr`` in the right piece.
 
 Why the hinge form: the thresholds are learned, and nothing stops an
 optimiser from pushing ``tl`` past ``tr``.  The textbook formula written as
-three masked pieces *added together* then double counts: where
-``tr <= x <= tl`` both outer pieces are added, so the value jumps by ``tl`` at
-``x = tl`` and by ``tr`` at ``x = tr``, and a backward pass written from the
-masks no longer matches that forward.  The hinge form counts each hinge once:
-it is continuous and piecewise linear for every ``tl, tr``, and the backward
-below is its exact derivative away from the two kinks.  So ``tl > tr`` is
-allowed and never raises.
+three masked pieces *added together* (MATLAB's page does this) then double
+counts: where ``tr <= x <= tl`` both outer pieces are added, which is the
+hinge form's value plus ``x``.  So that sum jumps by ``+tr`` where ``x``
+enters the overlap at ``x = tr`` and by ``-tl`` just after ``x = tl``, where
+it leaves it, and a backward pass written from the masks no longer matches
+that forward.  The hinge form counts each hinge once: it is continuous and
+piecewise linear for every ``tl, tr`` (no jumps, also when ``tl > tr``), and
+the backward below is its exact derivative away from the two kinks.  So
+``tl > tr`` is allowed and never raises.
 
-**How it is evaluated.**  With the masks ``L = (x <= tl)`` and
-``R = (x >= tr)`` the value is chosen region by region (never as ``0 * inf``):
+**How it is evaluated.**  With the masks ``in_left = (x <= tl)`` and
+``in_right = (x >= tr)`` (the book's Iverson brackets :math:`[x \le t_l]` and
+:math:`[x \ge t_r]`) an element lies in one of four regions:
 
 ===============  ==============================================
 region           y
 ===============  ==============================================
-only ``L``       ``tl + al*(x - tl)``
-only ``R``       ``tr + ar*(x - tr)``
+only left        ``tl + al*(x - tl)``
+only right       ``tr + ar*(x - tr)``
 neither          ``x``
 both             ``tl + al*(x - tl) + tr + ar*(x - tr) - x``
 ===============  ==============================================
@@ -56,11 +59,14 @@ zeros outside their region, are
 
 .. math::
 
-   \frac{\partial y}{\partial x} = 1 + (a_l - 1)L + (a_r - 1)R,\quad
-   \frac{\partial y}{\partial t_l} = (1 - a_l)L,\quad
-   \frac{\partial y}{\partial a_l} = (x - t_l)L,\quad
-   \frac{\partial y}{\partial t_r} = (1 - a_r)R,\quad
-   \frac{\partial y}{\partial a_r} = (x - t_r)R,
+   \frac{\partial y}{\partial x} = 1 + (a_l - 1)[x \le t_l] + (a_r - 1)[x \ge t_r],\quad
+   \frac{\partial y}{\partial t_l} = (1 - a_l)[x \le t_l],\quad
+   \frac{\partial y}{\partial a_l} = (x - t_l)[x \le t_l],
+
+.. math::
+
+   \frac{\partial y}{\partial t_r} = (1 - a_r)[x \ge t_r],\quad
+   \frac{\partial y}{\partial a_r} = (x - t_r)[x \ge t_r],
 
 and a parameter's gradient is ``dLdY`` times its local derivative, summed over
 every dimension except the channel dimension (over all of them for a scalar
@@ -72,7 +78,19 @@ one-sided derivative of the left and the right piece respectively.
 when the parameters are scalars); a NaN parameter makes its whole channel NaN.
 ``x = +inf`` gives ``+inf`` for every positive ``ar`` (including ``ar == 1``)
 and ``x = -inf`` gives ``-inf`` for every positive ``al``; a zero slope at an
-infinite ``x`` gives ``0 * inf = NaN`` as IEEE arithmetic says.
+infinite ``x`` gives ``0 * inf = NaN`` as IEEE arithmetic says.  No kernel
+forms a value as *mask times piece*, which would give ``0 * inf = NaN`` for
+an infinite ``x`` outside a piece: the reference and the numba kernel select
+each element's piece (``np.where``, or a select in the compiled loop), and
+the blocked NumPy forward writes the hinges as ``min(x, tl) - tl`` and
+``max(x, tr) - tr``, exact zeros outside their region also for an infinite ``x``.
+In the backward a local derivative is an exact zero outside its region and
+is multiplied by ``dLdY`` as IEEE says, so a NaN or infinite ``dLdY`` makes
+every parameter gradient of its channel non-finite (NaN where that local
+derivative is 0: ``0 * inf``).  The blocked and fused
+backward kernels do multiply ``dLdY`` by 0/1 masks on their fast path; when
+a block's sums or data (blocked) or the call's sums (fused) are not finite,
+they recompute that block or call with the reference's region-wise formulas.
 
 **Layout.**  The channel dimension is the one labelled ``"C"`` in the data
 format.  Parameters of shape ``(C,)`` hold one value per channel; a parameter with a

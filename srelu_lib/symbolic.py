@@ -16,7 +16,7 @@ Which side the kinks land on: SymPy differentiates a ``Piecewise`` branch by
 branch and keeps each branch's condition, so the derivative at ``x == tl`` is
 the *left* piece's (condition ``x <= tl``) and at ``x == tr`` the *right*
 piece's (``x < tr`` is false there).  These are the same one-sided choices as
-the masks ``L = x <= tl`` and ``R = x >= tr`` of :mod:`srelu_lib.srelu_function`.
+the masks ``in_left = x <= tl`` and ``in_right = x >= tr`` of :mod:`srelu_lib.srelu_function`.
 
 Caveat: the lambdified functions follow the Piecewise literally: a NaN ``x``
 fails every condition and lands in the last ("otherwise") branch, so the

@@ -277,10 +277,11 @@ def train(
         stream: where progress goes (default ``sys.stdout``).
         blas_threads: threads the BLAS library (behind ``@``/``tensordot``) may
             use during training, or ``None`` to leave its setting alone.  The
-            matrices of a small network are too small for threads to pay off,
-            and on a busy 2-core machine multi-threaded BLAS was measured 5x
-            slower than one thread.  Applied with ``threadpoolctl`` when it is
-            installed (it comes with scikit-learn); otherwise ignored.
+            default, one thread, keeps BLAS off the other cores: the matrices
+            of a small network give threads little work, and on a busy
+            machine they compete with everything else.  Applied with
+            ``threadpoolctl`` when it is installed (it comes with
+            scikit-learn); otherwise ignored.
 
     Returns:
         ``(params, history)``: the trained parameters (new arrays, same

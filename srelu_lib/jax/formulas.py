@@ -4,7 +4,7 @@ Both are plain ``jax.numpy`` code (the port of
 :mod:`srelu_lib.kernels.reference`), so JAX can differentiate the backward
 again (reverse over reverse), batch it (``vmap``) and compile it (``jit``).
 The semantics are those of :mod:`srelu_lib.srelu_function`: masks
-``L = x <= tl`` and ``R = x >= tr``, identity plus two hinges (crossed
+``in_left = x <= tl`` and ``in_right = x >= tr``, identity plus two hinges (crossed
 thresholds get both), NaN ``x`` or a NaN parameter gives NaN, infinities
 follow IEEE arithmetic.  Parameter gradients are summed in float64 when
 ``jax_enable_x64`` is on (as :mod:`srelu_lib` does) and in ``x``'s dtype
@@ -41,12 +41,12 @@ def srelu_forward(
     """``y = SReLU(x)``, region by region (no checks: see ``srelu``)."""
     axis = channel_axis % x.ndim
     tl, al, tr, ar = (per_channel(p, x.ndim, axis) for p in (tl, al, tr, ar))
-    L = x <= tl
-    R = x >= tr
+    in_left = x <= tl
+    in_right = x >= tr
     left = tl + al * (x - tl)
     right = tr + ar * (x - tr)
-    y = jnp.where(R, right, jnp.where(L, left, x))
-    y = jnp.where(L & R, left + right - x, y)  # crossed: both hinges
+    y = jnp.where(in_right, right, jnp.where(in_left, left, x))
+    y = jnp.where(in_left & in_right, left + right - x, y)  # crossed: both hinges
     bad = jnp.isnan(tl) | jnp.isnan(al) | jnp.isnan(tr) | jnp.isnan(ar)
     return jnp.where(bad, jnp.nan, y).astype(x.dtype)
 
@@ -70,8 +70,8 @@ def srelu_backward(
     axis = channel_axis % x.ndim
     p = [per_channel(q, x.ndim, axis) for q in (tl, al, tr, ar)]
     tl_, al_, tr_, ar_ = p
-    L = x <= tl_
-    R = x >= tr_
+    in_left = x <= tl_
+    in_right = x >= tr_
     # A local derivative is NaN where x or a parameter is NaN.
     undefined = jnp.isnan(x) | jnp.isnan(tl_) | jnp.isnan(al_)
     undefined = undefined | jnp.isnan(tr_) | jnp.isnan(ar_)
@@ -90,14 +90,14 @@ def srelu_backward(
     want = [bool(flag) for flag in needs_gradient]
     dLdX = dLdtl = dLdal = dLdtr = dLdar = None
     if want[0]:
-        dYdX = jnp.where(R, ar_, jnp.where(L, al_, 1.0))
-        dLdX = times_dLdY(jnp.where(L & R, al_ + ar_ - 1, dYdX))
+        dYdX = jnp.where(in_right, ar_, jnp.where(in_left, al_, 1.0))
+        dLdX = times_dLdY(jnp.where(in_left & in_right, al_ + ar_ - 1, dYdX))
     if want[1]:
-        dLdtl = channel_sum(times_dLdY(jnp.where(L, 1 - al_, 0.0)), tl)
+        dLdtl = channel_sum(times_dLdY(jnp.where(in_left, 1 - al_, 0.0)), tl)
     if want[2]:
-        dLdal = channel_sum(times_dLdY(jnp.where(L, x - tl_, 0.0)), al)
+        dLdal = channel_sum(times_dLdY(jnp.where(in_left, x - tl_, 0.0)), al)
     if want[3]:
-        dLdtr = channel_sum(times_dLdY(jnp.where(R, 1 - ar_, 0.0)), tr)
+        dLdtr = channel_sum(times_dLdY(jnp.where(in_right, 1 - ar_, 0.0)), tr)
     if want[4]:
-        dLdar = channel_sum(times_dLdY(jnp.where(R, x - tr_, 0.0)), ar)
+        dLdar = channel_sum(times_dLdY(jnp.where(in_right, x - tr_, 0.0)), ar)
     return dLdX, dLdtl, dLdal, dLdtr, dLdar

@@ -1,12 +1,12 @@
 r"""SReLU's region formulas, written once: the value of each piece and its exact partial derivatives.
 
-With the masks ``L = x <= tl`` and ``R = x >= tr``, an element lies in one of four regions:
+With the masks ``in_left = x <= tl`` and ``in_right = x >= tr``, an element lies in one of four regions:
 
 ===============  ========================  ============================================
 region           y                         nonzero local derivatives
 ===============  ========================  ============================================
-only ``L``       :func:`left`              dY/dX = al, :func:`left_dtl`, :func:`left_dal`
-only ``R``       :func:`right`             dY/dX = ar, :func:`right_dtr`, :func:`right_dar`
+only left        :func:`left`              dY/dX = al, :func:`left_dtl`, :func:`left_dal`
+only right       :func:`right`             dY/dX = ar, :func:`right_dtr`, :func:`right_dar`
 neither          ``x``                     dY/dX = 1
 both             :func:`both`              dY/dX = :func:`both_dx`, and those of both pieces
 ===============  ========================  ============================================

@@ -1,43 +1,44 @@
 """Fused SReLU forward and backward kernels compiled with numba: one pass over memory.
 
-Importing this module imports numba (``pip install numba`` or
-``pip install srelu_lib[fast]``); ``import srelu_lib`` never does.
-:mod:`srelu_lib.kernels` imports it on the first call that uses the ``"numba"``
-backend (the default when numba is installed, see
-:func:`srelu_lib.kernels.set_backend`).
+Importing this module imports numba (``pip install numba`` or ``pip install srelu_lib[fast]``);
+``import srelu_lib`` never does.  No module of the library imports it at import time: the backend
+registry (:mod:`srelu_lib.kernels.backends`) imports it by name on the first call that uses the
+``"numba"`` backend (the default when numba is installed, see :func:`srelu_lib.kernels.set_backend`).
 
 The arithmetic is not rewritten here: the loops call the region formulas of
 :mod:`srelu_lib.kernels.formulas`, compiled from their Python source with
-``numba.njit(inline="always")``; the per-channel constants ``1 - al``,
-``1 - ar``, ``al + ar - 1`` are the same formulas evaluated by NumPy.
+``numba.njit(inline="always")``; the per-channel constants ``1 - al``, ``1 - ar``, ``al + ar - 1``
+are the same formulas evaluated by NumPy.
 
-Each kernel reads every input element once and writes every output element
-once: the forward reads ``X`` and writes ``Y`` (it runs at the speed of
-``np.copyto``); the backward reads ``X`` and ``dLdY``, writes ``dLdX`` and
-sums the four parameter products per channel.  The array is seen as
-``(outer, C, inner)`` (canonical layout: the dimensions before ``C``, the
-channels, the dimensions after ``C``), so every row ``(o, c, :)`` has one
-channel's parameters; the innermost loop runs along a row with selects only
-(no branches, so it vectorises).
+Each kernel reads every input element once and writes every output element once: the forward reads
+``X`` and writes ``Y``; the backward reads ``X`` and ``dLdY``, writes ``dLdX`` and sums the four
+parameter products per channel.  Writing into a preallocated buffer (``out=``), the forward can run
+at about the speed of ``np.copyto`` into one: it did on the benchmark's ``"SSCB"`` data, rows of
+``B = 32`` elements (``python3 dev.py bench``, row ``numba[out]``; the chapter "Making it fast"
+shows a stored run).  Without ``out=`` each call also pays for a fresh output's first touch (row
+``numba``).  The row length matters: on shape ``(100, 100, 32, 31)`` the forward took about 4 times
+as long as the copy, against 0.9 times on ``(99, 99, 32, 32)`` (float32, ``out=``, medians of 7
+rounds on the book's 2-core VM, measured for this note).
+
+The array is seen as ``(outer, C, inner)`` (canonical layout: the dimensions before ``C``, the
+channels, the dimensions after ``C``), so every row ``(o, c, :)`` has one channel's parameters; the
+innermost loop runs along a row with selects only (no branches, so it can vectorise).
 
 The backward has two versions:
 
-* *fast* (finite parameters with ``tl < tr`` on every channel, the case in
-  training): five selects and products per element, no NaN bookkeeping.  Each
-  row is summed in segments of at most ``SEGMENT`` elements in the data's
-  dtype (vector lanes), and each segment's sum is added to a float64
-  accumulator.  Error of a parameter gradient's sum: at most about
-  ``SEGMENT * eps * sum(|terms|)`` in the worst case (``eps`` of the data's
-  dtype); on 2**18 same-sign float32 terms it measures below
-  ``eps * sum(|terms|)`` (a test checks that bound), whereas a float32 sum
-  running over the whole row, even spread over vector lanes, is off by about
-  ``3 * eps * sum(|terms|)`` and grows with the row length.  Non-finite data is *detected*, not
-  handled, in this loop: the comparison for the left piece is written
-  ``not (x > tl)`` so that a NaN ``x`` lands in the sum of
-  ``dLdY * (x - tl)``, an infinite ``x`` makes ``x - tl`` or ``x - tr``
-  infinite, and ``dLdY`` is multiplied by a 0/1 mask (never selected), so a
-  NaN or infinite ``dLdY`` makes a sum NaN.  A non-finite sum sends the whole
-  call to the exact version.
+* *fast* (finite parameters with ``tl < tr`` on every channel, the case in training): five selects
+  and products per element, no NaN bookkeeping.  Each row is summed in segments of at most
+  ``SEGMENT`` elements in the data's dtype (vector lanes), and each segment's sum is added to a
+  float64 accumulator.  Error of a parameter gradient's sum: at most about
+  ``SEGMENT * eps * sum(|terms|)`` in the worst case (``eps`` of the data's dtype); on 2**18
+  same-sign float32 terms it measures below ``eps * sum(|terms|)`` (a test checks that bound),
+  whereas a float32 sum running over the whole row, even spread over vector lanes, was off by 0.6 to
+  2.2 times ``eps * sum(|terms|)`` (three trials of 2**18 uniform same-sign terms, measured for this
+  note), an error that grows with the row length.  Non-finite data is *detected*, not handled, in
+  this loop: the comparison for the left piece is written ``not (x > tl)`` so that a NaN ``x`` lands
+  in the sum of ``dLdY * (x - tl)``, an infinite ``x`` makes ``x - tl`` or ``x - tr`` infinite, and
+  ``dLdY`` is multiplied by a 0/1 mask (never selected), so a NaN or infinite ``dLdY`` makes a sum
+  NaN.  A non-finite sum sends the whole call to the exact version.
 * *exact* (anything else: ``tl >= tr`` somewhere, NaN or infinite parameters
   or data): the region-wise semantics of the reference, with float64 sums.
   When ``inner`` is shorter than 8 (for example channel-last data,
@@ -45,7 +46,8 @@ The backward has two versions:
   parameters tiled and one float64 accumulator per position.
 
 Semantics are the reference's (:mod:`srelu_lib.kernels.reference`): region-wise values
-(never ``0 * inf`` outside the region), NaN ``x`` or a NaN parameter makes
+(selected, never a mask times a piece; the fast backward's 0/1-mask products
+are only kept when every sum is finite), NaN ``x`` or a NaN parameter makes
 every local derivative NaN, products ``dLdY * local derivative`` in the data's
 dtype, sums in float64.  Results agree with the reference to float rounding.
 
@@ -109,15 +111,15 @@ SEGMENT = 256
 
 @numba.njit(inline="always")
 def _value(x, tl, al, tr, ar):
-    L = x <= tl
-    R = x >= tr
+    in_left = x <= tl
+    in_right = x >= tr
     y_left = _left(x, tl, al)
     y_right = _right(x, tr, ar)
-    if L and R:
+    if in_left and in_right:
         return _both(x, y_left, y_right)
-    if R:
+    if in_right:
         return y_right
-    if L:
+    if in_left:
         return y_left
     return x
 
@@ -147,22 +149,22 @@ def _locals(x, tl, al, tr, ar, both, left_tl, right_tr, zero, one, nan):
 
     Branch-free (selects only, so the loops vectorise).  ``both = al + ar - 1``, ``left_tl = 1 - al``
     and ``right_tr = 1 - ar`` are precomputed per channel (:func:`_constants`).  At NaN ``x`` every value
-    is NaN; outside its region a derivative is an exact zero (never ``0 * inf``).
+    is NaN; outside its region a derivative is an exact zero, selected (not a mask times a value).
     """
-    L = x <= tl
-    R = x >= tr
+    in_left = x <= tl
+    in_right = x >= tr
     undefined = x != x
-    dx = al if L else one
-    dx = ar if R else dx
-    dx = both if (L & R) else dx
+    dx = al if in_left else one
+    dx = ar if in_right else dx
+    dx = both if (in_left & in_right) else dx
     dx = nan if undefined else dx
-    dtl = left_tl if L else zero
+    dtl = left_tl if in_left else zero
     dtl = nan if undefined else dtl
-    dal = _left_dal(x, tl) if L else zero
+    dal = _left_dal(x, tl) if in_left else zero
     dal = nan if undefined else dal
-    dtr = right_tr if R else zero
+    dtr = right_tr if in_right else zero
     dtr = nan if undefined else dtr
-    dar = _right_dar(x, tr) if R else zero
+    dar = _right_dar(x, tr) if in_right else zero
     dar = nan if undefined else dar
     return dx, dtl, dal, dtr, dar
 
@@ -225,17 +227,18 @@ def _backward_pattern(dY, X, tl, al, tr, ar, both, ldtl, rdtr, bad, want_dx, dX,
 def _fast_terms(x, dy, tl, al, tr, ar, zero, one):
     """dLdX and the four summed terms at one element, for finite parameters with ``tl < tr``.
 
-    Returns ``dy * dY/dX``, ``dy * L``, ``dy * L * (x - tl)``, ``dy * R``, ``dy * R * (x - tr)``
-    (``L``: left piece, ``R``: right piece; ``dLdtl = (1 - al) * sum(dy * L)`` is formed at the end).
-    Exact region-wise values for finite data; non-finite data makes a sum non-finite (see the module docs).
+    Returns ``dy * dY/dX``, ``dy * in_left``, ``dy * in_left * (x - tl)``, ``dy * in_right``,
+    ``dy * in_right * (x - tr)`` (masks as 0/1; ``dLdtl = (1 - al) * sum(dy * in_left)`` is formed at the
+    end).  Exact region-wise values for finite data; non-finite data makes a sum non-finite (see the
+    module docs).
     """
-    L = not (x > tl)  # true for a NaN x, so the NaN reaches sum(dy * L * (x - tl))
-    R = x >= tr
-    slope = al if L else one
-    slope = ar if R else slope
-    dyL = dy * (one if L else zero)  # a product, not a select: a NaN or infinite dy reaches the sums
-    dyR = dy * (one if R else zero)
-    return dy * slope, dyL, dyL * _left_dal(x, tl), dyR, dyR * _right_dar(x, tr)
+    in_left = not (x > tl)  # true for a NaN x, so the NaN reaches sum(dy * in_left * (x - tl))
+    in_right = x >= tr
+    slope = al if in_left else one
+    slope = ar if in_right else slope
+    dy_left = dy * (one if in_left else zero)  # a product, not a select: a NaN or infinite dy reaches the sums
+    dy_right = dy * (one if in_right else zero)
+    return dy * slope, dy_left, dy_left * _left_dal(x, tl), dy_right, dy_right * _right_dar(x, tr)
 
 
 @numba.njit(fastmath=_FAST_FLAGS, inline="always")
@@ -363,7 +366,7 @@ def srelu_backward_numba(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
         kernel(dLdY.reshape(rows, inner), X.reshape(rows, inner), *values, C, dx2, sums, t(0), t(1))
         with np.errstate(invalid="ignore", over="ignore"):
             fast = bool(np.isfinite(sums).all())
-        if fast:  # dLdtl = (1 - al) * sum(dy * L), dLdtr = (1 - ar) * sum(dy * R), in float64
+        if fast:  # dLdtl = (1 - al) * sum(dy * in_left), dLdtr = (1 - ar) * sum(dy * in_right), in float64
             # (+ 0.0 turns a -0.0 into 0.0, as the reference's sum of exact-zero products gives)
             sums[0] = formulas.left_dtl(al_.astype(np.float64)) * sums[0] + 0.0
             sums[2] = formulas.right_dtr(ar_.astype(np.float64)) * sums[2] + 0.0

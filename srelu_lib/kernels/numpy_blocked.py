@@ -5,15 +5,21 @@ These are the kernels behind :func:`srelu_lib.kernels.srelu_forward` and
 ``"auto"`` on large arrays when numba is not installed.  They compute the same
 values as the straightforward reference functions in
 :mod:`srelu_lib.kernels.reference` up to float rounding, including ``tl > tr``,
-NaN and infinities, and are many times faster on large arrays
-(``benchmarks/bench_srelu.py`` measures by how much) while needing only a few
+NaN and infinities, and are many times faster on large arrays (the
+benchmark, ``python3 dev.py bench``, which runs ``benchmarks/bench_srelu.py``,
+measures by how much) while needing only a few
 cache-sized scratch buffers per thread instead of several array-sized
 temporaries.  The book's chapter "Making it fast" explains each trick.
 
 Caveat: on small arrays they are *slower* than the reference.  Each call
 plans its blocks, tiles the parameters and allocates scratch blocks, a fixed
 cost of some tens of microseconds; below about ``AUTO_MIN_SIZE`` elements
-(16K) that costs more than the passes it saves.  ``set_backend("numpy")``
+(16K) that costs more than the passes it saves.  That size is a rough
+threshold: where the two cross depends on the layout, the machine and its
+load.  In runs for this note on the book's 2-core VM (float32, one thread)
+the blocked kernels were sometimes slower at 16K-64K elements of ``"SSCB"``
+data, and on ``"CB"`` data of shape ``(32, 2048)`` the blocked backward took
+about 5 times as long as the reference.  ``set_backend("numpy")``
 uses them for every size all the same (a forced backend is never swapped for
 another); ``"auto"`` without numba takes the reference below that size.
 
@@ -25,14 +31,18 @@ computed exactly as the region-wise definition computes it (``min(x, tl) - tl``
 *is* ``x - tl`` on the left region and exactly ``0`` elsewhere, also for
 ``x = +inf``), so there is no cancellation and no ``0 * inf``.  For channels
 with ``tl > tr`` the constant part becomes ``tl + tr - clip(x, tr, tl)``.
-The backward forms ``dLdY * L`` (a boolean mask turned into 0.0/1.0), then
-``(x - tl) * (dLdY * L)`` (an exact zero off the region for finite data) and
-``dLdX = dLdY - dLdY*L + al*dLdY*L - dLdY*R + ar*dLdY*R`` (every term exact):
+The backward forms ``dLdY * in_left`` (the boolean mask ``in_left = x <= tl``
+turned into 0.0/1.0), then ``(x - tl) * (dLdY * in_left)`` (an exact zero off
+the region for finite data), the same with ``in_right = x >= tr``, and
+``dLdX = dLdY - dLdY*in_left + al*dLdY*in_left - dLdY*in_right + ar*dLdY*in_right``
+(every term exact):
 fourteen passes for all five gradients, with two float scratch blocks.
 
 *Blocks.*  The flattened array is processed in blocks of about
-:data:`BLOCK_ELEMENTS` elements, so every temporary lives in the L2 cache and
-every ufunc call runs over contiguous memory.  In the canonical layout
+:data:`BLOCK_ELEMENTS` elements, so the scratch blocks are cache-sized and
+every ufunc call runs over contiguous memory (the chapter "Making it fast"
+times passes over one such block in the cache against passes through main
+memory).  In the canonical layout
 ``S..., C, B, T, U...`` the channel of flat element ``i`` is
 ``(i // inner) % C`` with ``inner`` the product of the dimensions after ``C``:
 per-channel parameters form a pattern of period ``P = C * inner``.  When
@@ -41,13 +51,16 @@ block; otherwise each block is a stack of rows of one channel each, and the
 parameters broadcast as columns (:mod:`srelu_lib.kernels.blocks` holds these
 plans).
 
-*Threads.*  NumPy's ufuncs release the GIL, and a block's passes run out of
-the L2 cache, so the blocks are shared among :func:`~srelu_lib.kernels.threads.default_workers` threads
-(:mod:`srelu_lib.kernels.threads`;
-contiguous runs of blocks, one scratch set per thread; ``workers=1`` or the
-environment variable ``SRELU_LIB_THREADS=1`` turns this off).  On the book's
-2-core machine this makes a large forward or backward about 1.3-1.6 times
-faster.  Values do not depend on the number of threads; parameter sums are
+*Threads.*  NumPy's ufuncs release the GIL, and a block's passes run mostly
+out of the cache, so the blocks are shared among
+:func:`~srelu_lib.kernels.threads.default_workers` threads
+(:mod:`srelu_lib.kernels.threads`; contiguous runs of blocks, one scratch set
+per thread; ``workers=1`` or the environment variable ``SRELU_LIB_THREADS=1``
+turns this off).  Whether that pays depends on the machine and on what else
+runs on it: the benchmark measures it (rows ``numpy`` and ``numpy[1 thread]``)
+and the chapter "Making it fast" reports the book's run.  When the other
+cores are busy, more threads can be slower than one.  Values do not depend
+on the number of threads; parameter sums are
 added run by run in a fixed order, so a given number of threads always gives
 the same bits.
 
@@ -90,13 +103,17 @@ from .threads import default_workers, map_groups
 __all__ = ["BLOCK_ELEMENTS", "BACKWARD_BLOCK_ELEMENTS", "AUTO_MIN_SIZE", "default_workers", "srelu_forward_numpy",
            "srelu_backward_numpy"]
 
-#: The number of elements per forward block. 64K float32 is 256 KiB, so the scratch blocks fit in a 1 MiB L2 cache.
+#: The number of elements per forward block.  A 64K-element float32 block is 256 KiB, so the one scratch block
+#: fits in the 512 KiB L2 cache per core of the book's machine (lscpu; 32 MiB L3).  Of ``2**15`` to ``2**18`` it was the
+#: fastest there: one thread, float32 of shape (100, 100, 32, 31), medians of 7 rounds, 22 ms against 23.5-36 ms.
 BLOCK_ELEMENTS = 1 << 16
-#: The number of elements per backward block. It makes about 20 ufunc calls per block, so larger blocks amortise
-#: Python's per-call overhead better than they lose to L2 misses (measured on a 1 MiB-L2 machine).
+#: The number of elements per backward block.  It makes about 20 ufunc calls per block, so larger blocks amortise
+#: Python's per-call overhead.  Its two float scratch blocks (512 KiB each in float32) no longer fit in the book's
+#: machine's 512 KiB L2, yet ``2**17`` was the fastest of ``2**15`` to ``2**18`` there (same measurement as above: 47 ms
+#: against 53-70 ms).
 BACKWARD_BLOCK_ELEMENTS = 1 << 17
-#: Below this many elements the reference kernels are faster than these (see the module's caveat); the
-#: ``"auto"`` backend without numba uses the reference there.
+#: Below this many elements the reference kernels are usually faster than these (a rough threshold: see the
+#: module's caveat); the ``"auto"`` backend without numba uses the reference there.
 AUTO_MIN_SIZE = 1 << 14
 
 
@@ -241,7 +258,8 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
     def run(blocks: list[Block]) -> np.ndarray:
         return _backward_blocks(plan, blocks, x_flat, dy_flat, dx_flat, want, finite_params)
 
-    # accumulators for: sum dY*L, sum dY*L*(x - tl), sum dY*R, sum dY*R*(x - tr); one per group, added in order
+    # accumulators for: sum dY*in_left, sum dY*in_left*(x - tl), sum dY*in_right, sum dY*in_right*(x - tr);
+    # one per group, added in order
     sums4 = np.zeros((4, plan.acc_width))
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf sums are IEEE results
         for part in map_groups(run, list(plan.blocks()), workers):
@@ -253,7 +271,7 @@ def srelu_backward_numpy(dLdY: np.ndarray, X: np.ndarray, tl: Any, al: Any, tr: 
             continue
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf sums are IEEE results
             total = plan.fold(sums4[k])
-            if k % 2 == 0:  # dLdtl = (1 - al) * sum(dY*L), dLdtr = (1 - ar) * sum(dY*R)
+            if k % 2 == 0:  # dLdtl = (1 - al) * sum(dY*in_left), dLdtr = (1 - ar) * sum(dY*in_right)
                 slope = params.values[k + 1].astype(np.float64)
                 factor = left_dtl(slope) if k == 0 else right_dtr(slope)
                 total = (factor if factor.size != 1 else factor[0]) * total + 0.0  # -0.0 -> 0.0
@@ -267,7 +285,7 @@ def _backward_blocks(plan: BlockPlan, blocks: list[Block], x_flat: np.ndarray, d
     need_left = want[0] or want[1] or want[2]
     need_right = want[0] or want[3] or want[4]
     dtype = x_flat.dtype
-    # accumulators for: sum dY*L, sum dY*L*(x - tl), sum dY*R, sum dY*R*(x - tr)
+    # accumulators for: sum dY*in_left, sum dY*in_left*(x - tl), sum dY*in_right, sum dY*in_right*(x - tr)
     sums4 = np.zeros((4, plan.acc_width))
     sums = [sums4[k] if want[k + 1] else None for k in range(4)]
     # where the plan allows it, the four block sums land in one scratch array, checked and accumulated at once
@@ -306,7 +324,9 @@ def _backward_blocks(plan: BlockPlan, blocks: list[Block], x_flat: np.ndarray, d
 
 def _exact_products(dy: np.ndarray, x: np.ndarray, ops: list[Any], want: tuple[bool, ...],
                     dx: np.ndarray | None) -> list[np.ndarray | None]:
-    """dLdX into ``dx`` and the products dY*L, dY*L*(x - tl), dY*R, dY*R*(x - tr), region-wise as in the reference.
+    """dLdX into ``dx`` and the products dY*in_left, dY*in_left*(x - tl), dY*in_right, dY*in_right*(x - tr).
+
+    Region-wise, as in the reference.
 
     (The factors ``1 - al`` and ``1 - ar`` of the threshold derivatives are applied to the sums, as in the
     fast path.)
@@ -335,16 +355,16 @@ def _fast_backward_block(plan: BlockPlan, key: Any, x: np.ndarray, dy: np.ndarra
     for side, (threshold, slope, compare) in enumerate(((tl, al, np.less_equal), (tr, ar, np.greater_equal))):
         if not (need_left if side == 0 else need_right):
             continue
-        compare(x, threshold, out=m)  # L (x <= tl) or R (x >= tr)
-        np.copyto(t, m)  # dLdY * L: exactly dLdY or 0 (bool to float, then a float product)
+        compare(x, threshold, out=m)  # in_left (x <= tl) or in_right (x >= tr)
+        np.copyto(t, m)  # dLdY * in_left: exactly dLdY or 0 (bool to float, then a float product)
         t *= dy
         if want[1 + 2 * side]:
             parts[2 * side] = plan.partial(t, key, outs[2 * side])
-        if want[2 + 2 * side]:  # dLdY * L * (x - tl): (x - tl) * 0 is an exact 0 for finite x
+        if want[2 + 2 * side]:  # dLdY * in_left * (x - tl): (x - tl) * 0 is an exact 0 for finite x
             np.subtract(x, threshold, out=z)
             z *= t
             parts[2 * side + 1] = plan.partial(z, key, outs[2 * side + 1])
-        if dx is not None:  # dLdX = dY - dY*L + al*dY*L - dY*R + ar*dY*R: every term exact, no cancellation
+        if dx is not None:  # dLdX = dY - dY*in_left + al*dY*in_left - dY*in_right + ar*dY*in_right: every term exact
             np.multiply(t, slope, out=z)
             if side == 0:
                 np.subtract(dy, t, out=dx)

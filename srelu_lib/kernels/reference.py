@@ -2,8 +2,8 @@
 
 These two functions are the *definition* every other kernel is tested against
 (:mod:`srelu_lib.kernels.numpy_blocked`, :mod:`srelu_lib.kernels.numba_fused`): masks
-``L = x <= tl`` and ``R = x >= tr``, the pieces of :mod:`srelu_lib.kernels.formulas` picked region
-by region with ``np.where``, NaN parameters making their channel NaN.  They are the
+``in_left = x <= tl`` and ``in_right = x >= tr``, the pieces of :mod:`srelu_lib.kernels.formulas` picked
+region by region with ``np.where``, NaN parameters making their channel NaN.  They are the
 ``"reference"`` backend of :func:`srelu_lib.kernels.set_backend`.
 
 :func:`region_values` and :class:`LocalDerivatives` are the same arithmetic on arrays that are
@@ -125,16 +125,18 @@ def region_values(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> np.ndarr
     """SReLU's value region by region, for parameters that broadcast against ``X``; NaN on NaN channels.
 
     The pieces are :func:`~srelu_lib.kernels.formulas.left`, :func:`~srelu_lib.kernels.formulas.right`
-    and :func:`~srelu_lib.kernels.formulas.both`, each used only in its own region (never ``0 * inf``).
+    and :func:`~srelu_lib.kernels.formulas.both`.  Each piece is computed over the whole array (a
+    ``0 * inf`` or ``inf - inf`` there is harmless) and ``np.where`` keeps it only inside its own region,
+    so no value is ever a mask times a piece.
     """
-    L = X <= tl
-    R = X >= tr
+    in_left = X <= tl
+    in_right = X >= tr
     with np.errstate(invalid="ignore", over="ignore"):  # 0*inf in a piece np.where discards (or IEEE NaN)
         y_left = left(X, tl, al)
         y_right = right(X, tr, ar)
-        Y = np.where(R, y_right, np.where(L, y_left, X))
+        Y = np.where(in_right, y_right, np.where(in_left, y_left, X))
         if np.any(tr <= tl):  # the hinges overlap on some channel: add both of them there
-            Y = np.where(L & R, both(X, y_left, y_right), Y)
+            Y = np.where(in_left & in_right, both(X, y_left, y_right), Y)
     bad = nan_channels(tl, al, tr, ar)
     if bad is not None:
         Y = np.where(bad, X.dtype.type(np.nan), Y)
@@ -144,16 +146,17 @@ def region_values(X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> np.ndarr
 class LocalDerivatives:
     """SReLU's local derivatives at every element of ``X``, each computed when it is asked for.
 
-    The parameters broadcast against ``X``.  The masks ``L = X <= tl`` and ``R = X >= tr`` are made
-    once; each method returns one derivative with ``X``'s shape and dtype, an exact zero outside its
-    region (never ``0 * inf``) and NaN where it is undefined (a NaN ``x`` or a NaN parameter).  One at a
-    time, so that a caller keeps a single array-sized derivative alive.
+    The parameters broadcast against ``X``.  The masks ``in_left = X <= tl`` and ``in_right = X >= tr``
+    are made once; each method returns one derivative with ``X``'s shape and dtype, selected with
+    ``np.where`` (an exact zero outside its region, whatever ``x`` is there) and NaN where it is
+    undefined (a NaN ``x`` or a NaN parameter).  One at a time, so that a caller keeps a single
+    array-sized derivative alive.
     """
 
     def __init__(self, X: np.ndarray, tl: Any, al: Any, tr: Any, ar: Any) -> None:
         self.X, self.tl, self.al, self.tr, self.ar = X, tl, al, tr, ar
-        self.L = X <= tl
-        self.R = X >= tr
+        self.in_left = X <= tl
+        self.in_right = X >= tr
         undefined = np.isnan(X)
         bad = nan_channels(tl, al, tr, ar)
         if bad is not None:
@@ -167,29 +170,29 @@ class LocalDerivatives:
         return np.asarray(values).astype(self.X.dtype, copy=False)
 
     def dYdX(self) -> np.ndarray:
-        slope = np.where(self.R, self.ar, np.where(self.L, self.al, 1))
+        slope = np.where(self.in_right, self.ar, np.where(self.in_left, self.al, 1))
         if self.overlap:
-            slope = np.where(self.L & self.R, both_dx(self.al, self.ar), slope)
+            slope = np.where(self.in_left & self.in_right, both_dx(self.al, self.ar), slope)
         return self._defined(slope)
 
     def dYdtl(self) -> np.ndarray:
-        return self._defined(np.where(self.L, left_dtl(self.al), 0))
+        return self._defined(np.where(self.in_left, left_dtl(self.al), 0))
 
     def dYdal(self) -> np.ndarray:
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where the mask discards it
-            return self._defined(np.where(self.L, left_dal(self.X, self.tl), 0))
+            return self._defined(np.where(self.in_left, left_dal(self.X, self.tl), 0))
 
     def dYdtr(self) -> np.ndarray:
-        return self._defined(np.where(self.R, right_dtr(self.ar), 0))
+        return self._defined(np.where(self.in_right, right_dtr(self.ar), 0))
 
     def dYdar(self) -> np.ndarray:
         with np.errstate(invalid="ignore", over="ignore"):
-            return self._defined(np.where(self.R, right_dar(self.X, self.tr), 0))
+            return self._defined(np.where(self.in_right, right_dar(self.X, self.tr), 0))
 
     def left_mask(self) -> np.ndarray:
-        """``L`` as 0.0/1.0 (NaN where undefined): ``dY/dtl`` without its factor ``1 - al``."""
-        return self._defined(self.L)
+        """``in_left`` as 0.0/1.0 (NaN where undefined): ``dY/dtl`` without its factor ``1 - al``."""
+        return self._defined(self.in_left)
 
     def right_mask(self) -> np.ndarray:
-        """``R`` as 0.0/1.0 (NaN where undefined): ``dY/dtr`` without its factor ``1 - ar``."""
-        return self._defined(self.R)
+        """``in_right`` as 0.0/1.0 (NaN where undefined): ``dY/dtr`` without its factor ``1 - ar``."""
+        return self._defined(self.in_right)

@@ -1,9 +1,14 @@
 """Sharing a kernel's blocks among threads: how many, and in which reproducible grouping.
 
-NumPy's ufuncs release the GIL, and a block's passes run out of the L2 cache, so the blocked NumPy
-kernels (:mod:`srelu_lib.kernels.numpy_blocked`) hand contiguous runs of their blocks to a small
+NumPy's ufuncs release the GIL, and a block's passes run mostly out of the cache, so the blocked
+NumPy kernels (:mod:`srelu_lib.kernels.numpy_blocked`) hand contiguous runs of their blocks to a small
 thread pool.  The grouping depends only on the number of blocks and workers, so results, including
 the order in which float64 sums are added, are reproducible for a given number of threads.
+
+Whether threads make a call faster depends on the machine and its load; the benchmark
+(``python3 dev.py bench``, rows ``numpy`` and ``numpy[1 thread]``) measures it, and the chapter
+"Making it fast" reports the book's run.  On a 2-core machine whose other core is busy, two threads
+can be slower than one: set ``SRELU_LIB_THREADS=1`` there.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 
 __all__ = ["MIN_BLOCKS_PER_WORKER", "default_workers", "map_groups"]
 
-#: Blocks per worker below which a call stays on the calling thread (thread hand-off costs tens of microseconds).
+#: Blocks per worker below which a call stays on the calling thread (a hand-off to the pool costs tens of
+#: microseconds: about 40 for a no-op's submit and result on the book's VM, measured for this note).
 MIN_BLOCKS_PER_WORKER = 4
 
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}

@@ -10,7 +10,7 @@ like any others.  They are shared by the ``autograd.Function``
 (:mod:`srelu_lib.torch.library`).
 
 The semantics are those of :mod:`srelu_lib.srelu_function`: masks
-``L = x <= tl`` and ``R = x >= tr``; identity plus two hinges, so the region
+``in_left = x <= tl`` and ``in_right = x >= tr``; identity plus two hinges, so the region
 ``tr <= x <= tl`` of crossed thresholds gets both hinges; NaN ``x`` or a NaN
 parameter gives NaN; infinities follow IEEE arithmetic; parameter gradients
 are summed in float64 and cast to the parameter's dtype.
@@ -53,12 +53,12 @@ def srelu_forward(
     """
     dim = channel_dim % x.ndim
     tl, al, tr, ar = (per_channel(p, x.ndim, dim) for p in (tl, al, tr, ar))
-    L = x <= tl
-    R = x >= tr
+    in_left = x <= tl
+    in_right = x >= tr
     left = tl + al * (x - tl)
     right = tr + ar * (x - tr)
-    y = torch.where(R, right, torch.where(L, left, x))
-    y = torch.where(L & R, left + right - x, y)  # crossed: both hinges
+    y = torch.where(in_right, right, torch.where(in_left, left, x))
+    y = torch.where(in_left & in_right, left + right - x, y)  # crossed: both hinges
     bad = tl.isnan() | al.isnan() | tr.isnan() | ar.isnan()
     return torch.where(bad, torch.nan, y)
 
@@ -82,8 +82,8 @@ def srelu_backward(
     dim = channel_dim % x.ndim
     p = [per_channel(q, x.ndim, dim) for q in (tl, al, tr, ar)]
     tl_, al_, tr_, ar_ = p
-    L = x <= tl_
-    R = x >= tr_
+    in_left = x <= tl_
+    in_right = x >= tr_
     # A local derivative is NaN where x or a parameter is NaN.
     undefined = x.isnan() | tl_.isnan() | al_.isnan() | tr_.isnan()
     undefined = undefined | ar_.isnan()
@@ -104,14 +104,14 @@ def srelu_backward(
     want = [bool(flag) for flag in needs_input_grad]
     dLdX = dLdtl = dLdal = dLdtr = dLdar = None
     if want[0]:
-        dYdX = torch.where(R, ar_, torch.where(L, al_, 1.0))
-        dLdX = times_dLdY(torch.where(L & R, al_ + ar_ - 1, dYdX))
+        dYdX = torch.where(in_right, ar_, torch.where(in_left, al_, 1.0))
+        dLdX = times_dLdY(torch.where(in_left & in_right, al_ + ar_ - 1, dYdX))
     if want[1]:
-        dLdtl = channel_sum(times_dLdY(torch.where(L, 1 - al_, 0.0)), tl)
+        dLdtl = channel_sum(times_dLdY(torch.where(in_left, 1 - al_, 0.0)), tl)
     if want[2]:
-        dLdal = channel_sum(times_dLdY(torch.where(L, x - tl_, 0.0)), al)
+        dLdal = channel_sum(times_dLdY(torch.where(in_left, x - tl_, 0.0)), al)
     if want[3]:
-        dLdtr = channel_sum(times_dLdY(torch.where(R, 1 - ar_, 0.0)), tr)
+        dLdtr = channel_sum(times_dLdY(torch.where(in_right, 1 - ar_, 0.0)), tr)
     if want[4]:
-        dLdar = channel_sum(times_dLdY(torch.where(R, x - tr_, 0.0)), ar)
+        dLdar = channel_sum(times_dLdY(torch.where(in_right, x - tr_, 0.0)), ar)
     return dLdX, dLdtl, dLdal, dLdtr, dLdar
