@@ -787,6 +787,7 @@ def test_zero_slope_factor_gives_positive_zero_like_the_reference(kernels):
     ((5, 6, 3, 4), 2, False, 64, "ScalarPlan"),
     ((5, 6, 3, 4), 2, True, 64, "PatternPlan"),  # period 12 fits twice in a block
     ((7, 33), 0, True, 64, "RowsPlan"),  # period 231 does not: rows of 33
+    ((2, 3, 8), 1, True, 64, "RowsPlan"),  # period 24 fits, but the array holds it only twice
     ((3, 2, 700), 1, True, 64, "LongRowsPlan"),  # rows of 700 cut into pieces of 64
     ((3, 0, 4), 1, True, 64, "EmptyPlan"),
 ])

@@ -18,8 +18,7 @@ cost of some tens of microseconds; below about ``AUTO_MIN_SIZE`` elements
 threshold: where the two cross depends on the layout, the machine and its
 load.  In runs for this note on the book's 2-core VM (float32, one thread)
 the blocked kernels were sometimes slower at 16K-64K elements of ``"SSCB"``
-data, and on ``"CB"`` data of shape ``(32, 2048)`` the blocked backward took
-about 5 times as long as the reference.  ``set_backend("numpy")``
+data.  ``set_backend("numpy")``
 uses them for every size all the same (a forced backend is never swapped for
 another); ``"auto"`` without numba takes the reference below that size.
 
@@ -46,8 +45,9 @@ memory).  In the canonical layout
 ``S..., C, B, T, U...`` the channel of flat element ``i`` is
 ``(i // inner) % C`` with ``inner`` the product of the dimensions after ``C``:
 per-channel parameters form a pattern of period ``P = C * inner``.  When
-``P`` fits in a block, the pattern is tiled once per call and reused by every
-block; otherwise each block is a stack of rows of one channel each, and the
+``P`` fits in a block and the array repeats it often enough
+(:data:`~srelu_lib.kernels.blocks.PATTERN_MIN_REPEATS`), the pattern is tiled
+once per call and reused by every block; otherwise each block is a stack of rows of one channel each, and the
 parameters broadcast as columns (:mod:`srelu_lib.kernels.blocks` holds these
 plans).
 
