@@ -18,7 +18,7 @@ at about the speed of ``np.copyto`` into one: it did on the benchmark's ``"SSCB"
 shows a stored run).  Without ``out=`` each call also pays for a fresh output's first touch (row
 ``numba``).  The row length matters: on shape ``(100, 100, 32, 31)`` the forward took about 4 times
 as long as the copy, against 0.9 times on ``(99, 99, 32, 32)`` (float32, ``out=``, medians of 7
-rounds on the book's 2-core VM, measured for this note).
+rounds on the project's 2-core VM).
 
 The array is seen as ``(outer, C, inner)`` (canonical layout: the dimensions before ``C``, the
 channels, the dimensions after ``C``), so every row ``(o, c, :)`` has one channel's parameters; the

@@ -16,7 +16,7 @@ plans its blocks, tiles the parameters and allocates scratch blocks, a fixed
 cost of some tens of microseconds; below about ``AUTO_MIN_SIZE`` elements
 (16K) that costs more than the passes it saves.  That size is a rough
 threshold: where the two cross depends on the layout, the machine and its
-load.  In runs for this note on the book's 2-core VM (float32, one thread)
+load.  In runs on the project's 2-core VM (float32, one thread)
 the blocked kernels were sometimes slower at 16K-64K elements of ``"SSCB"``
 data.  ``set_backend("numpy")``
 uses them for every size all the same (a forced backend is never swapped for
@@ -112,8 +112,8 @@ BLOCK_ELEMENTS = 1 << 16
 #: machine's 512 KiB L2, yet ``2**17`` was the fastest of ``2**15`` to ``2**18`` there (same measurement as above: 47 ms
 #: against 53-70 ms).
 BACKWARD_BLOCK_ELEMENTS = 1 << 17
-#: Below this many elements the reference kernels are usually faster than these (a rough threshold: see the
-#: module's caveat); the ``"auto"`` backend without numba uses the reference there.
+#: Below this many elements the reference kernels are usually faster than these (a rough threshold, as the
+#: module's caveat says); the ``"auto"`` backend without numba uses the reference there.
 AUTO_MIN_SIZE = 1 << 14
 
 

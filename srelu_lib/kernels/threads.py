@@ -22,7 +22,7 @@ from typing import Any
 __all__ = ["MIN_BLOCKS_PER_WORKER", "default_workers", "map_groups"]
 
 #: Blocks per worker below which a call stays on the calling thread (a hand-off to the pool costs tens of
-#: microseconds: about 40 for a no-op's submit and result on the book's VM, measured for this note).
+#: microseconds: about 40 for a no-op's submit and result on the project's 2-core VM).
 MIN_BLOCKS_PER_WORKER = 4
 
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
