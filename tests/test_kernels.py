@@ -604,6 +604,23 @@ def test_registering_a_backend_is_all_it_takes_to_use_it(spy_backend):
                                  summary=""))
 
 
+def test_auto_sees_a_backend_registered_after_it_last_chose(monkeypatch, restore_backend):
+    # "auto" keeps its ranking between calls (dispatch is on every kernel call); registering must renew it
+    monkeypatch.setattr(backends, "_registry", dict(backends._registry))
+    SPY_CALLS.clear()
+    X = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+    set_backend("auto")
+    before = backends.backend_for(X)
+    assert before.name != "eager"
+    eager = register_backend(Backend(name="eager", module=__name__, forward="spy_forward",
+                                     backward="spy_backward", summary="ranked first", auto_rank=-1))
+    assert backends.backend_for(X) is eager
+    srelu_forward(X, -0.5, 0.5, 0.5, 2.0, 0)
+    assert SPY_CALLS == ["forward"]
+    monkeypatch.undo()  # the registry without it: "auto" chooses as before
+    assert backends.backend_for(X) is before
+
+
 def test_a_backend_with_a_missing_requirement_is_unavailable(monkeypatch, restore_backend):
     monkeypatch.setattr(backends, "_registry", dict(backends._registry))
     ghost = register_backend(Backend(name="ghost", module="srelu_lib_ghost", forward="f", backward="b",

@@ -69,7 +69,7 @@ class Backend:
     def supports(self, dtype: np.dtype) -> bool:
         """Whether the backend computes in ``dtype``."""
         dtype = np.dtype(dtype)
-        return dtype.kind == "f" if self.dtypes is None else dtype.name in self.dtypes
+        return dtype.kind == "f" if self.dtypes is None else dtype in _dtype_set(self.dtypes)
 
     def functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
         """The ``(forward, backward)`` functions, importing their module on first use.
@@ -77,12 +77,20 @@ class Backend:
         Raises:
             ImportError: a required module is missing.
         """
-        missing = [m for m in self.requires if not _importable(m)]
-        if missing:
-            raise ImportError(f"backend {self.name!r} needs {', '.join(missing)}, which is not installed "
-                              f"(pip install {' '.join(missing)})")
-        module = importlib.import_module(self.module)
-        return getattr(module, self.forward), getattr(module, self.backward)
+        module = self.__dict__.get("_module")  # every kernel call comes here: keep it to lookups
+        if module is None:
+            missing = [m for m in self.requires if not _importable(m)]
+            if missing:
+                raise ImportError(f"backend {self.name!r} needs {', '.join(missing)}, which is not installed "
+                                  f"(pip install {' '.join(missing)})")
+            module = importlib.import_module(self.module)
+            object.__setattr__(self, "_module", module)  # a cache, not a field: the dataclass stays frozen
+        return getattr(module, self.forward), getattr(module, self.backward)  # looked up by name at each call
+
+
+@functools.cache
+def _dtype_set(names: tuple[str, ...]) -> frozenset[np.dtype]:
+    return frozenset(np.dtype(name) for name in names)
 
 
 _registry: dict[str, Backend] = {}
@@ -238,6 +246,19 @@ def get_backend() -> str:
     return choice
 
 
+_auto_cache: tuple[dict[str, Backend], int, tuple[Backend, ...]] | None = None
+
+
+def _auto_order() -> tuple[Backend, ...]:
+    """The backends ``"auto"`` tries, by increasing rank (sorted again when the registry changes)."""
+    global _auto_cache
+    cache = _auto_cache
+    if cache is None or cache[0] is not _registry or cache[1] != len(_registry):
+        ranked = sorted((b.auto_rank, i, b) for i, b in enumerate(_registry.values()) if b.auto_rank is not None)
+        cache = _auto_cache = (_registry, len(_registry), tuple(b for _, _, b in ranked))
+    return cache[2]
+
+
 def backend_for(X: np.ndarray) -> Backend:
     """The backend that computes on ``X`` under the current choice (:func:`get_backend`).
 
@@ -247,8 +268,7 @@ def backend_for(X: np.ndarray) -> Backend:
     """
     name = get_backend()
     if name == "auto":
-        ranked = sorted((b.auto_rank, i, b) for i, b in enumerate(_registry.values()) if b.auto_rank is not None)
-        for _, _, backend in ranked:
+        for backend in _auto_order():
             if X.size >= backend.auto_min_size and backend.supports(X.dtype) and backend.available():
                 return backend
         return _registry["reference"]  # it raises the error that names what is wrong with X
