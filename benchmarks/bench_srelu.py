@@ -48,7 +48,8 @@ What is measured:
   gradients returned in input order.
 * the peers (``benchmarks/peers.py``), srelu_lib's own ports: ``torch``, :func:`srelu_lib.torch.srelu` in
   eager mode; ``torch.compile``, the same under ``torch.compile(dynamic=False, fullgraph=True)``; ``jax.jit``,
-  :func:`srelu_lib.jax.srelu` under ``jax.jit``, its backward a jitted VJP of all five inputs.  They run on
+  :func:`srelu_lib.jax.srelu` under ``jax.jit``, its backward a jitted VJP of all five inputs.  Their
+  forward computes y only (PyTorch's under ``torch.no_grad()``), like srelu_lib's.  They run on
   the CPU with their libraries' default settings (the header gives PyTorch's thread count and JAX's
   devices), each when its library can be imported (otherwise the run says why it skipped it;
   ``--no-torch`` and ``--no-jax`` skip them on purpose).  srelu_lib depends on neither.

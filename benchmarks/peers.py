@@ -10,12 +10,15 @@ Each provider returns its :class:`~srelu_implementations.Implementation` rows, o
   the VJP for all five inputs.
 
 All run on the CPU with their libraries' default settings (threads, allocators), as a user gets them.  The
-PyTorch rows take the problem's arrays as tensors that require gradients (a training step's forward: the
-inputs are kept for the backward); the backward row calls ``torch.autograd.grad`` on a graph recorded
-once, with ``retain_graph=True``; ``fwd+bwd`` records a new graph and differentiates it.  JAX's results
-are waited for with ``block_until_ready``.  Compilation happens in each row's ``prepare`` (once per
-problem shape), before any checking or timing.  For float64, the JAX provider turns on ``jax_enable_x64``
-in this process (without it JAX computes in float32).
+PyTorch rows take the problem's arrays as tensors that require gradients.  Their forward runs under
+``torch.no_grad()``: it computes y only, like the ``auto`` and ``jax.jit`` rows' forward (with gradients
+recorded, ``torch.compile``'s forward also computes and stores what its backward will need, which made it
+several times slower on the project's machine; that cost is timed in ``fwd+bwd``).  The backward row
+calls ``torch.autograd.grad`` on a graph recorded once, with ``retain_graph=True``; ``fwd+bwd`` records
+a new graph and differentiates it.  JAX's results are waited for with ``block_until_ready``.
+Compilation happens in each row's ``prepare`` (once per problem shape), before any checking or timing.
+For float64, the JAX provider turns on ``jax_enable_x64`` in this process (without it JAX computes in
+float32).
 """
 
 from __future__ import annotations
@@ -55,22 +58,26 @@ def _torch_rows(name: str, compiled: bool) -> list[Implementation]:
             p["torch"] = (X, params, torch.from_numpy(p["dLdY"]))
         return p["torch"]
 
-    def forward(p: Problem) -> Any:
+    def recorded(p: Problem) -> Any:  # y with its graph, for the backward
         X, params, _ = tensors(p)
         return fn(X, *params, channel_dim=p["channel_axis"])
+
+    def forward(p: Problem) -> Any:  # y only, as the other rows' forward
+        with torch.no_grad():
+            return recorded(p)
 
     def backward(p: Problem) -> Any:
         X, params, dY = tensors(p)
         key = f"{name}:Y"
         if key not in p:
-            p[key] = forward(p)
+            p[key] = recorded(p)
         return torch.autograd.grad(p[key], [X, *params], dY, retain_graph=True)
 
     def forward_backward(p: Problem) -> Any:
         X, params, dY = tensors(p)
-        return torch.autograd.grad(forward(p), [X, *params], dY)
+        return torch.autograd.grad(recorded(p), [X, *params], dY)
 
-    def prepare(p: Problem) -> None:  # compiles the forward and the backward graphs for this shape
+    def prepare(p: Problem) -> None:  # compiles the inference, forward and backward graphs for this shape
         forward(p)
         backward(p)
         forward_backward(p)
