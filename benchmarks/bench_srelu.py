@@ -1,4 +1,4 @@
-"""Benchmark SReLU: srelu_lib's kernels against the memory-bandwidth floor, the literal formula and PyTorch.
+"""Benchmark SReLU: srelu_lib's kernels against the memory-bandwidth floor, the literal formula and compiled peers.
 
 Run it from the repository (one process, one run; prints a table and the machine it ran on)::
 
@@ -6,18 +6,24 @@ Run it from the repository (one process, one run; prints a table and the machine
     python benchmarks/bench_srelu.py --quick              # a fast subset (1e5 and 1e6, float32, 3 rounds)
     python benchmarks/bench_srelu.py --large --csv out.csv  # adds 1e8 elements and writes every row to a CSV file
     python benchmarks/bench_srelu.py --sizes 1e7 --dtypes float32 --layouts SSCB   # one configuration
+    python benchmarks/bench_srelu.py --no-torch --no-jax  # without the PyTorch and JAX rows
     python3 dev.py bench [ARGS]                    # the same, inside the project's .venv
 
-How it is measured, for each size, dtype and layout: every measurement below is a callable, checked
-against the reference and warmed up once; then ``--repeats`` rounds run, and in each round every
-measurement is timed once (``gc.collect()`` before each call) in a fixed, interleaved order: for each
-implementation in turn, the two copy floors, its forward, the two add floors, its backward, its
-forward+backward.  A measurement whose warm-up takes over 2 s runs only in the first 3 rounds.
+How it is measured, for each size, dtype and layout: every measurement below is a callable, prepared
+(the compiled peers compile here), checked against the reference (values converted to NumPy, in the
+problem's dtype, within 1e-3 in float32 and 1e-7 in float64) and warmed up once; then ``--repeats``
+rounds run, and in each round every measurement is timed once (``gc.collect()`` before each call) in a
+fixed, interleaved order: for each implementation in turn, the two copy floors, its forward, the two
+add floors, its backward, its forward+backward.  A measurement whose warm-up takes over 2 s runs only in
+the first 3 rounds.
 Reported times are medians over rounds.  Reported ratios are medians over rounds of the per-round ratio
 (implementation time / the floor timed just before it, in the same round; for ``x lit``, the literal
 forward+backward / the implementation's, same round), so a slow drift of the machine (a floor varying by
-tens of per cent between minutes on a shared VM) cancels instead of skewing the ratios.  Hence a ratio
-is not exactly the quotient of the two median times printed.  A floor's own row pools all its samples.
+tens of per cent between minutes on a shared VM) cancels instead of skewing the ratios.  ``fwd/auto`` and
+``bwd/auto`` are the same kind of median: implementation time / the ``auto`` row's time, same round.  Hence
+a ratio is not exactly the quotient of the two median times printed.  A floor's own row pools all its
+samples.  During the rounds, the objects that exist before them are frozen out of the garbage collector
+(``gc.freeze``), so the ``gc.collect()`` before each timed call stays short after PyTorch is imported.
 
 What is measured:
 
@@ -27,8 +33,11 @@ What is measured:
   array costs page faults on first touch, about as much as the copy itself, and the library's functions
   return fresh arrays: compare ``numpy``/``numba`` with the ``*_alloc`` floors, and the ``[out]`` rows
   (kernels writing into preallocated outputs) with the preallocated floors.
-* every backend in srelu_lib's kernel registry (:func:`srelu_lib.kernels.registered_backends`; the list is
-  built in ``benchmarks/srelu_implementations.py``, where another implementation is added in one place):
+* ``auto``: srelu_lib's default path, :func:`srelu_lib.kernels.srelu_forward` and
+  :func:`srelu_lib.kernels.srelu_backward` with the default (``"auto"``) choice of kernel; the header says
+  which kernel that was for each configuration.  Every row's ``fwd/auto`` and ``bwd/auto`` compare with it.
+* every backend in srelu_lib's kernel registry (:func:`srelu_lib.kernels.registered_backends`; srelu_lib's
+  rows are listed in ``benchmarks/srelu_implementations.py``, the peers' in ``benchmarks/peers.py``):
   ``reference``, the straightforward functions of :mod:`srelu_lib.kernels.reference` (the tested
   reference); ``numpy`` / ``numpy[out]``, :mod:`srelu_lib.kernels.numpy_blocked` (blocked, mask-free),
   its blocks shared by :func:`srelu_lib.kernels.default_workers` threads (``SRELU_LIB_THREADS``), and
@@ -37,27 +46,29 @@ What is measured:
 * ``literal``: the MATLAB documentation page's three-mask formulas transcribed to NumPy
   (:mod:`srelu_lib.kernels.literal`), with its per-channel masked assignment made correct and the
   gradients returned in input order.
-* ``torch``: the same operation as a ``torch.autograd.Function`` on the CPU with PyTorch's default
-  settings (threads, allocator), when ``import torch`` works; otherwise the run says it was skipped.
-  srelu_lib does not depend on PyTorch.
+* the peers (``benchmarks/peers.py``), srelu_lib's own ports: ``torch``, :func:`srelu_lib.torch.srelu` in
+  eager mode; ``torch.compile``, the same under ``torch.compile(dynamic=False, fullgraph=True)``; ``jax.jit``,
+  :func:`srelu_lib.jax.srelu` under ``jax.jit``, its backward a jitted VJP of all five inputs.  Their
+  forward computes y only (PyTorch's under ``torch.no_grad()``), like srelu_lib's.  They run on
+  the CPU with their libraries' default settings (the header gives PyTorch's thread count and JAX's
+  devices), each when its library can be imported (otherwise the run says why it skipped it;
+  ``--no-torch`` and ``--no-jax`` skip them on purpose).  srelu_lib depends on neither.
 * The floors run on one thread.
 
-Backward times compute all five gradients.  ``fwd+bwd`` is a forward followed by a backward.  Peak extra
+Backward times compute all five gradients.  ``fwd+bwd`` is a forward followed by a backward (for
+``jax.jit``, one jitted function returning y and the five gradients).  Peak extra
 memory (``mem``) is measured after the timing, in a separate call with :mod:`tracemalloc` (NumPy reports
 its allocations to it): the peak of traced memory during the call, minus the bytes of the outputs the call returns,
-as a multiple of the input's bytes (``n/a`` for PyTorch, whose allocator tracemalloc does not see).
+as a multiple of the input's bytes (``n/a`` for PyTorch and JAX, whose allocators tracemalloc does not see).
+The table, its legend and the CSV file are written by ``benchmarks/report.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import functools
 import gc
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -66,13 +77,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from peers import peer_info, peer_providers
+from report import LEGEND, format_table, machine_info, write_csv
 from srelu_implementations import Implementation, implementations
 
-from srelu_lib.kernels import srelu_backward_reference, srelu_forward_reference
+from srelu_lib.kernels import backend_for, srelu_backward_reference, srelu_forward_reference
 
 ALL = (True, True, True, True, True)
-FIELDS = ["size", "dtype", "layout", "impl", "fwd_ms", "bwd_ms", "fwdbwd_ms", "fwd_per_copy", "fwd_per_copy_alloc",
-          "bwd_per_add", "bwd_per_add_alloc", "speedup_vs_literal", "mem_fwd", "mem_bwd"]
+ALWAYS = ("literal", "auto")  # the rows every other is compared with: never filtered out by --impls
 
 
 # --- the operands ----------------------------------------------------------------------------------
@@ -178,13 +190,21 @@ def peak_extra(fn: Callable[[], Any], input_nbytes: int, preallocated: bool) -> 
 
 
 def check_agreement(impl: Implementation, problem: dict[str, Any], expected: tuple) -> None:
-    """Refuse to time an implementation that computes something else."""
+    """Refuse to time an implementation that computes something else (or in another dtype).
+
+    Values, converted to NumPy (PyTorch tensors and JAX arrays too), must match the reference's to a
+    tolerance of 1e-3 (float32) or 1e-7 (float64), relative and absolute; the absolute tolerance of a
+    gradient is scaled by its largest magnitude (per-channel sums of many terms).
+    """
     Y_ref, grads_ref = expected
-    rtol = 1e-3 if problem["X"].dtype == np.float32 else 1e-7
+    dtype = problem["X"].dtype
+    rtol = 1e-3 if dtype == np.float32 else 1e-7
 
     def as_numpy(a: Any) -> np.ndarray:
-        # a copy: the [out] variants return the same buffer from forward and backward
-        return np.array(a.detach().numpy() if hasattr(a, "detach") else a, dtype=np.float64)
+        a = np.asarray(a.detach().numpy() if hasattr(a, "detach") else a)
+        if a.dtype != dtype:
+            raise AssertionError(f"{impl.name} computes in {a.dtype}, not in the problem's {dtype}")
+        return np.array(a, dtype=np.float64)  # a copy: [out] variants return one buffer from fwd and bwd
 
     Y = as_numpy(impl.forward(problem))
     grads = [as_numpy(g) for g in impl.backward(problem)]
@@ -197,16 +217,24 @@ def check_agreement(impl: Implementation, problem: dict[str, Any], expected: tup
 
 
 def run(sizes: list[int], dtypes: list[str], layouts: list[str], repeats: int, use_torch: bool,
-        impl_filter: list[str] | None, memory: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
-    """Measure every configuration in interleaved rounds; one row per floor and per implementation."""
-    impls, notes = implementations(skip=() if use_torch else ("torch",))
+        impl_filter: list[str] | None, memory: bool = True,
+        use_jax: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    """Measure every configuration in interleaved rounds; one row per floor and per implementation.
+
+    Returns the rows and notes for the header: what was skipped and why, and which kernel the ``auto``
+    row ran for each size, dtype and layout.
+    """
+    skip = tuple(name for name, used in (("torch", use_torch), ("jax", use_jax)) if not used)
+    impls, notes = implementations(skip=skip, extra=peer_providers())
     if impl_filter:
-        impls = [impl for impl in impls if impl.name in impl_filter or impl.name == "literal"]
+        impls = [impl for impl in impls if impl.name in impl_filter or impl.name in ALWAYS]
     rows = []
     for size in sizes:
         for dtype in dtypes:
             for layout in layouts:
                 problem = make_problem(size, dtype, layout)
+                notes.append(f"auto at {problem['X'].size:,} {dtype} {layout}: the "
+                             f"{backend_for(problem['X']).name!r} kernel")
                 rows += measure(problem, impls, dtype, layout, repeats, memory)
                 problem.clear()
                 gc.collect()
@@ -219,7 +247,9 @@ def measure(problem: dict[str, Any], impls: list[Implementation], dtype: str, la
 
     Each round times, for every implementation in turn: copy floors, its forward, add floors, its backward,
     its forward+backward.  Times are medians over rounds; each ratio is the median over rounds of
-    (implementation time / floor time taken just before it in the same round).
+    (implementation time / floor time taken just before it in the same round), and of (implementation
+    time / the ``auto`` row's time in the same round) for ``fwd/auto`` and ``bwd/auto``.  Before that,
+    every implementation is prepared (compiled) and checked against the reference.
     """
     X, n = problem["X"], problem["X"].size
     tl, al, tr, ar = problem["params"]
@@ -229,6 +259,8 @@ def measure(problem: dict[str, Any], impls: list[Implementation], dtype: str, la
     measurements = floors(X, problem["dLdY"])
     order: list[tuple[str, str]] = []
     for impl in impls:
+        if impl.prepare is not None:
+            impl.prepare(problem)
         check_agreement(impl, problem, expected)
         name = impl.name
         measurements[f"{name}:fwd"] = functools.partial(impl.forward, problem)
@@ -238,7 +270,14 @@ def measure(problem: dict[str, Any], impls: list[Implementation], dtype: str, la
                   ("add", name), ("add_alloc", name), (f"{name}:bwd", name), (f"{name}:fwdbwd", name)]
     print(f"  measuring {n:>11,} {dtype} {layout:<4}: {repeats} interleaved rounds of "
           f"{len(order)} timed calls", file=sys.stderr, flush=True)
-    samples = interleaved_rounds(measurements, order, repeats)
+    # the long-lived objects (PyTorch's and JAX's modules, compiled code) move to gc's permanent generation:
+    # each gc.collect() before a timed call then scans only new objects (0.2 s per call otherwise)
+    gc.collect()
+    gc.freeze()
+    try:
+        samples = interleaved_rounds(measurements, order, repeats)
+    finally:
+        gc.unfreeze()
 
     rows: list[dict[str, Any]] = []
     for floor in FLOOR_NAMES:  # every sample of the floor, from every slot and round
@@ -248,6 +287,7 @@ def measure(problem: dict[str, Any], impls: list[Implementation], dtype: str, la
                          fwd_ms=ms if floor.startswith("copy") else "",
                          bwd_ms=ms if floor.startswith("add") else ""))
     literal_fb = samples.get(("literal:fwdbwd", "literal"))
+    auto_fwd, auto_bwd = samples.get(("auto:fwd", "auto")), samples.get(("auto:bwd", "auto"))
     for impl in impls:
         name = impl.name
         t_fwd, t_bwd = samples[(f"{name}:fwd", name)], samples[(f"{name}:bwd", name)]
@@ -266,75 +306,11 @@ def measure(problem: dict[str, Any], impls: list[Implementation], dtype: str, la
                    mem_fwd=m_fwd, mem_bwd=m_bwd)
         if literal_fb is not None:
             row["speedup_vs_literal"] = median_ratio(literal_fb, t_fb)
+        if auto_fwd is not None and auto_bwd is not None:
+            row["fwd_per_auto"] = median_ratio(t_fwd, auto_fwd)
+            row["bwd_per_auto"] = median_ratio(t_bwd, auto_bwd)
         rows.append(row)
     return rows
-
-
-# --- reporting ---------------------------------------------------------------------------------------------
-def machine_info() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpu_count": str(os.cpu_count()),
-            "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
-    for name in ("numba", "torch", "jax"):  # the libraries the run used (their providers imported them)
-        module = sys.modules.get(name)
-        if module is not None:
-            info[name] = getattr(module, "__version__", "?")
-    if "torch" in sys.modules:
-        info["torch"] += f" ({sys.modules['torch'].get_num_threads()} threads, default settings)"
-    return info
-
-
-def _fmt(value: Any, spec: str) -> str:
-    if value == "" or value is None:
-        return "-"
-    if isinstance(value, float) and math.isnan(value):
-        return "n/a"
-    return format(value, spec)
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'size':>11} {'dtype':<7} {'layout':<6} {'impl':<16} {'fwd ms':>9} {'bwd ms':>9} {'f+b ms':>9} "
-            f"{'fwd/copy':>8} {'fwd/cpyA':>8} {'bwd/add':>8} {'bwd/addA':>8} {'x lit':>6} {'memF':>5} {'memB':>5}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r['size']:>11,} {r['dtype']:<7} {r['layout']:<6} {r['impl']:<16} "
-            f"{_fmt(r.get('fwd_ms'), '9.2f'):>9} {_fmt(r.get('bwd_ms'), '9.2f'):>9} "
-            f"{_fmt(r.get('fwdbwd_ms'), '9.2f'):>9} {_fmt(r.get('fwd_per_copy'), '8.2f'):>8} "
-            f"{_fmt(r.get('fwd_per_copy_alloc'), '8.2f'):>8} {_fmt(r.get('bwd_per_add'), '8.2f'):>8} "
-            f"{_fmt(r.get('bwd_per_add_alloc'), '8.2f'):>8} {_fmt(r.get('speedup_vs_literal'), '6.1f'):>6} "
-            f"{_fmt(r.get('mem_fwd'), '5.2f'):>5} {_fmt(r.get('mem_bwd'), '5.2f'):>5}")
-    return "\n".join(lines)
-
-
-LEGEND = """\
-Ratios are medians of per-round ratios (each against the floor timed just before, in the same round).
-fwd/copy, bwd/add: time / preallocated floor (np.copyto(dst, X); np.add(X, dLdY, out=D)).
-fwd/cpyA, bwd/addA: time / allocating floor (X.copy(); X + dLdY) -- fair for functions that return new arrays.
-x lit: forward+backward speed-up over the literal three-mask translation (same-round pairs).
-memF, memB: peak extra memory (tracemalloc) beyond the returned outputs, as a multiple of the input's bytes;
-n/a: not traced (PyTorch)."""
-
-
-def write_csv(path: str, rows: list[dict[str, Any]], info: dict[str, str], notes: list[str]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        for key, value in info.items():
-            f.write(f"# {key}: {value}\n")
-        for note in notes:
-            f.write(f"# note: {note}\n")
-        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else
-                                 ("" if isinstance(v, float) else v)) for k, v in r.items()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layouts", nargs="+", choices=["SSCB", "CB"])
     parser.add_argument("--repeats", type=int, help="interleaved timing rounds (each measurement timed once "
                         "per round; medians over rounds); default 7, quick 3")
-    parser.add_argument("--impls", nargs="+", help="only these implementations (the literal one always runs)")
-    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
+    parser.add_argument("--impls", nargs="+", help="only these implementations (literal and auto always run)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows even if it is installed")
+    parser.add_argument("--no-jax", action="store_true", help="skip the JAX row even if it is installed")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurements")
     parser.add_argument("--csv", metavar="PATH", help="also write the rows to a CSV file")
     args = parser.parse_args(argv)
@@ -361,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     if repeats < 1:
         parser.error("--repeats must be at least 1")
 
-    rows, notes = run(sizes, dtypes, layouts, repeats, not args.no_torch, args.impls, memory=not args.no_memory)
-    info = machine_info()
+    rows, notes = run(sizes, dtypes, layouts, repeats, not args.no_torch, args.impls, memory=not args.no_memory,
+                      use_jax=not args.no_jax)
+    info = {**machine_info(), **peer_info()}
     print("SReLU benchmark (python benchmarks/bench_srelu.py)")
     for key, value in info.items():
         print(f"  {key}: {value}")

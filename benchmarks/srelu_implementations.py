@@ -1,30 +1,33 @@
-"""What the SReLU benchmark times: srelu_lib's registered kernels, the literal baseline, and peers.
+"""What the SReLU benchmark times: srelu_lib's default path, its registered kernels, the literal baseline.
 
 Each *provider* below returns the :class:`Implementation` objects it can offer on this machine, or raises
 :class:`Unavailable` with the reason.  :func:`providers` lists them in the order the benchmark times them:
 
 * ``reference``: the registered ``"reference"`` backend (the definition the others are checked against);
 * ``literal``: the MATLAB page's three-mask formula (:mod:`srelu_lib.kernels.literal`), a baseline;
+* ``auto``: srelu_lib's default path, :func:`srelu_lib.kernels.srelu_forward` and
+  :func:`srelu_lib.kernels.srelu_backward` with the ``"auto"`` choice of kernel
+  (:func:`srelu_lib.kernels.backends.backend_for`: numba when installed, else the blocked NumPy
+  kernels from 16K elements and the reference below), whatever ``SRELU_LIB_BACKEND`` says;
 * every other backend in srelu_lib's registry (:func:`srelu_lib.kernels.registered_backends`), so a
   newly registered backend is benchmarked with no change here; a kernel that accepts ``out=`` also gets
   an ``[out]`` row (writing into a preallocated array) and one that accepts ``workers=`` a
-  ``[1 thread]`` row;
-* ``torch``: the same operation as a ``torch.autograd.Function`` on the CPU with PyTorch's default
-  settings, when ``import torch`` works (srelu_lib does not depend on PyTorch).
+  ``[1 thread]`` row.
 
-Adding another implementation (for example a JAX port) is one more entry in :func:`providers`.
+The peers, srelu_lib's PyTorch and JAX ports under PyTorch eager, ``torch.compile`` and ``jax.jit``, are
+provided by ``benchmarks/peers.py`` and passed to :func:`implementations` as ``extra`` providers (this
+module imports neither PyTorch nor JAX).  Adding another implementation is one more provider there or here.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from srelu_lib.kernels import Backend, registered_backends
+from srelu_lib.kernels import Backend, registered_backends, srelu_backward, srelu_forward, use_backend
 from srelu_lib.kernels.literal import literal_backward, literal_forward
 
 ALL = (True, True, True, True, True)
@@ -41,7 +44,9 @@ class Implementation:
 
     ``forward_backward`` defaults to a forward followed by a backward; ``preallocated`` rows write into
     ``problem["out"]`` (compare them with the preallocated floors); ``traced_memory`` is false where
-    tracemalloc cannot see the allocations (PyTorch's allocator).
+    tracemalloc cannot see the allocations (PyTorch's and XLA's allocators); ``prepare``, when given, is
+    called once per problem before anything is checked or timed (to compile: ``torch.compile``,
+    ``jax.jit``), so compilation never counts as a warm-up call.
     """
 
     name: str
@@ -50,6 +55,7 @@ class Implementation:
     forward_backward: Callable[[Problem], Any] | None = None
     preallocated: bool = False
     traced_memory: bool = True
+    prepare: Callable[[Problem], None] | None = None
 
     def both(self, problem: Problem) -> Any:
         if self.forward_backward is not None:
@@ -92,6 +98,21 @@ def backend_rows(backend: Backend) -> list[Implementation]:
     return kernel_rows(backend.name, *backend.functions())
 
 
+def auto_default() -> list[Implementation]:
+    """srelu_lib's default path: the kernels' dispatch with the ``"auto"`` choice (one row, ``auto``)."""
+
+    def forward(X: Any, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int) -> Any:
+        with use_backend("auto"):
+            return srelu_forward(X, tl, al, tr, ar, channel_axis)
+
+    def backward(dLdY: Any, X: Any, tl: Any, al: Any, tr: Any, ar: Any, channel_axis: int,
+                 compute_gradients: Any) -> Any:
+        with use_backend("auto"):
+            return srelu_backward(dLdY, X, tl, al, tr, ar, channel_axis, compute_gradients)
+
+    return kernel_rows("auto", forward, backward)
+
+
 def literal_baseline() -> list[Implementation]:
     def forward(p: Problem) -> Any:
         tl, al, tr, ar = p["params"]
@@ -104,99 +125,34 @@ def literal_baseline() -> list[Implementation]:
     return [Implementation("literal", forward, backward)]
 
 
-def torch_autograd() -> list[Implementation]:
-    if importlib.util.find_spec("torch") is None:
-        raise Unavailable("import torch failed: PyTorch is not installed")
-    try:
-        import torch
-    except Exception as error:  # a broken installation counts as absent
-        raise Unavailable(f"import torch failed: {error}") from error
-    return [_torch_implementation(torch)]
-
-
 def providers() -> dict[str, Callable[[], list[Implementation]]]:
-    """The providers, in the order the benchmark times them: add a new implementation here.
+    """srelu_lib's providers, in the order the benchmark times them.
 
-    The reference comes first (the definition), then the literal baseline it is compared with, then every
-    other backend in srelu_lib's registry, then the peers.
+    The reference comes first (the definition), then the literal baseline it is compared with, then the
+    default path (``auto``), then every other backend in srelu_lib's registry.
     """
     registered = {b.name: functools.partial(backend_rows, b) for b in registered_backends()}
     reference = registered.pop("reference")
-    return {"reference": reference, "literal": literal_baseline, **registered, "torch": torch_autograd}
+    return {"reference": reference, "literal": literal_baseline, "auto": auto_default, **registered}
 
 
-def implementations(skip: tuple[str, ...] = ()) -> tuple[list[Implementation], list[str]]:
-    """Every available implementation, and notes on what was skipped and why."""
+def implementations(skip: tuple[str, ...] = (),
+                    extra: dict[str, Callable[[], list[Implementation]]] | None = None,
+                    ) -> tuple[list[Implementation], list[str]]:
+    """Every available implementation of :func:`providers` then ``extra``, and notes on what was skipped.
+
+    A provider is skipped when its name, or the part of it before the first dot, is in ``skip``
+    (``skip=("torch",)`` skips ``torch`` and ``torch.compile``).
+    """
     impls: list[Implementation] = []
     notes: list[str] = []
-    for name, make in providers().items():
-        if name in skip:
-            notes.append(f"{name}: skipped (--no-{name})")
+    for name, make in {**providers(), **(extra or {})}.items():
+        group = name.split(".")[0]
+        if name in skip or group in skip:
+            notes.append(f"{name}: skipped (--no-{name if name in skip else group})")
             continue
         try:
             impls += make()
         except Unavailable as reason:
             notes.append(f"{name}: skipped ({reason})")
     return impls, notes
-
-
-def _torch_implementation(torch: Any) -> Implementation:
-    """SReLU as a ``torch.autograd.Function`` written with ``torch.where`` (PyTorch's default settings)."""
-
-    class SReLUTorch(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, X, tl, al, tr, ar, channel_axis):
-            shape = [1] * X.dim()
-            shape[channel_axis] = -1
-            tl_, al_, tr_, ar_ = (p.reshape(shape) for p in (tl, al, tr, ar))
-            L, R = X <= tl_, X >= tr_
-            left = tl_ + al_ * (X - tl_)
-            right = tr_ + ar_ * (X - tr_)
-            Y = torch.where(R, right, torch.where(L, left, X))
-            if bool((tr <= tl).any()):
-                Y = torch.where(L & R, left + right - X, Y)
-            ctx.save_for_backward(X, tl, al, tr, ar)
-            ctx.channel_axis = channel_axis
-            return Y
-
-        @staticmethod
-        def backward(ctx, dY):
-            X, tl, al, tr, ar = ctx.saved_tensors
-            shape = [1] * X.dim()
-            shape[ctx.channel_axis] = -1
-            tl_, al_, tr_, ar_ = (p.reshape(shape) for p in (tl, al, tr, ar))
-            L, R = X <= tl_, X >= tr_
-            dims = [a for a in range(X.dim()) if a != ctx.channel_axis]
-            zero = torch.zeros((), dtype=X.dtype)
-            dYdX = torch.where(R, ar_, torch.where(L, al_, torch.ones((), dtype=X.dtype)))
-            dX = dY * dYdX
-            dtl = (dY * torch.where(L, 1 - al_, zero)).sum(dims)
-            dal = (dY * torch.where(L, X - tl_, zero)).sum(dims)
-            dtr = (dY * torch.where(R, 1 - ar_, zero)).sum(dims)
-            dar = (dY * torch.where(R, X - tr_, zero)).sum(dims)
-            return dX, dtl, dal, dtr, dar, None
-
-    def tensors(problem: Problem) -> Any:
-        if "torch" not in problem:
-            X = torch.from_numpy(problem["X"]).requires_grad_(True)
-            params = [torch.from_numpy(p).requires_grad_(True) for p in problem["params"]]
-            problem["torch"] = (X, params, torch.from_numpy(problem["dLdY"]))
-        return problem["torch"]
-
-    def forward(problem: Problem) -> Any:
-        X, params, _ = tensors(problem)
-        return SReLUTorch.apply(X, *params, problem["channel_axis"])
-
-    def backward(problem: Problem) -> Any:
-        X, params, dY = tensors(problem)
-        if "torch_Y" not in problem:
-            problem["torch_Y"] = forward(problem)
-        return torch.autograd.grad(problem["torch_Y"], [X, *params], dY, retain_graph=True)
-
-    def forward_backward(problem: Problem) -> Any:
-        X, params, dY = tensors(problem)
-        return torch.autograd.grad(forward(problem), [X, *params], dY)
-
-    return Implementation("torch", forward, backward, forward_backward, traced_memory=False)
-
-

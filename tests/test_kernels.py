@@ -679,13 +679,13 @@ def load_benchmark_module(name):
 
 def test_the_benchmark_reads_the_kernel_registry(spy_backend):
     bench = load_benchmark_module("srelu_implementations")
-    impls, notes = bench.implementations(skip=("torch",))
+    impls, notes = bench.implementations()
     names = [impl.name for impl in impls]
-    expected = ["reference", "literal", "numpy", "numpy[out]", "numpy[1 thread]"]
+    expected = ["reference", "literal", "auto", "numpy", "numpy[out]", "numpy[1 thread]"]
     expected += ["numba", "numba[out]"] if HAVE_NUMBA else []
     assert names == [*expected, "spy"]  # registered once, benchmarked with no other change
     missing_numba = [] if HAVE_NUMBA else ["numba: skipped (not installed: needs numba)"]
-    assert notes == ["torch: skipped (--no-torch)", *missing_numba]
+    assert notes == missing_numba
     spy = impls[-1]
     problem = {"X": np.linspace(-2, 2, 12).reshape(3, 4), "dLdY": np.ones((3, 4)), "channel_axis": 0,
                "params": (np.full(3, -0.5), np.full(3, 0.5), np.full(3, 0.5), np.full(3, 2.0))}
@@ -707,18 +707,19 @@ def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "bench.csv"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_srelu.py"), "--quick", "--sizes", "1000", "--repeats", "2",
-         "--no-torch", "--csv", str(out)],
+         "--no-torch", "--no-jax", "--csv", str(out)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "floor:copy" in proc.stdout and "literal" in proc.stdout and "numpy" in proc.stdout
-    assert "torch: skipped" in proc.stdout
+    for note in ("torch: skipped (--no-torch)", "torch.compile: skipped (--no-torch)", "jax.jit: skipped (--no-jax)"):
+        assert note in proc.stdout
     with open(out, encoding="utf-8") as f:
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     impls = {row["impl"] for row in rows}
-    expected = {"floor:copy", "floor:add", "reference", "literal", "numpy", "numpy[out]"}
+    expected = {"floor:copy", "floor:add", "reference", "literal", "auto", "numpy", "numpy[out]"}
     if HAVE_NUMBA:
         expected |= {"numba", "numba[out]"}
-    assert expected <= impls
+    assert expected <= impls and not impls & {"torch", "torch.compile", "jax.jit"}
     for row in rows:
         if not row["impl"].startswith("floor"):
             assert float(row["fwd_ms"]) > 0 and float(row["bwd_ms"]) > 0 and float(row["mem_fwd"]) >= 0
