@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -121,10 +122,9 @@ def test_safe_extract_on_a_python_without_the_data_filter(tmp_path, python):
     evil = {case: make_tarball(tmp_path / f"evil{i}.tgz", members)
             for i, (case, members) in enumerate(MALICIOUS.items())}
     script = f"""
-import json, sys, tarfile
+import json, tarfile
 from pathlib import Path
-sys.path.insert(0, {str(TOOLS)!r})
-import vendor_js
+import vendor_js  # found through PYTHONPATH (tools/ is not a package)
 result = {{"filter": hasattr(tarfile, "data_filter")}}
 vendor_js.safe_extract(Path({str(good)!r}), Path({str(tmp_path / "good")!r}))
 for case, tgz in {json.dumps({k: str(v) for k, v in evil.items()})}.items():
@@ -135,7 +135,8 @@ for case, tgz in {json.dumps({k: str(v) for k, v in evil.items()})}.items():
         result[case] = type(error).__name__
 print(json.dumps(result))
 """
-    proc = subprocess.run([python, "-c", script], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([python, "-c", script], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "PYTHONPATH": str(TOOLS)})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert str(result.pop("filter")) == has_filter
