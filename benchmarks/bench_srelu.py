@@ -81,7 +81,7 @@ from peers import peer_info, peer_providers
 from report import LEGEND, format_table, machine_info, write_csv
 from srelu_implementations import Implementation, implementations
 
-from srelu_lib.kernels import backend_for, srelu_backward_reference, srelu_forward_reference
+from srelu_lib.kernels import backend_for, srelu_backward_reference, srelu_forward_reference, use_backend
 
 ALL = (True, True, True, True, True)
 ALWAYS = ("literal", "auto")  # the rows every other is compared with: never filtered out by --impls
@@ -233,8 +233,9 @@ def run(sizes: list[int], dtypes: list[str], layouts: list[str], repeats: int, u
         for dtype in dtypes:
             for layout in layouts:
                 problem = make_problem(size, dtype, layout)
-                notes.append(f"auto at {problem['X'].size:,} {dtype} {layout}: the "
-                             f"{backend_for(problem['X']).name!r} kernel")
+                with use_backend("auto"):  # as the auto row runs, whatever SRELU_LIB_BACKEND says
+                    chosen = backend_for(problem["X"]).name
+                notes.append(f"auto at {problem['X'].size:,} {dtype} {layout}: the {chosen!r} kernel")
                 rows += measure(problem, impls, dtype, layout, repeats, memory)
                 problem.clear()
                 gc.collect()
